@@ -1,0 +1,145 @@
+"""Sign-up: validate a workspace address, then create tenant, schema, owner and membership at once."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from sqlalchemy import exists, select, text
+from sqlalchemy.exc import IntegrityError
+
+from saas import accounts, audit, tenancy
+from saas.accounts import AccountError
+from saas.extensions import db
+from saas.migrate import create_tenant_schema
+from saas.models import Membership, Tenant, User
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+SLUG_MIN, SLUG_MAX = 3, 40
+# Top-level paths of the app and names people would mistake for ours.
+RESERVED = {
+    "about",
+    "account",
+    "accounts",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "billing",
+    "blog",
+    "cdn",
+    "dashboard",
+    "dev",
+    "docs",
+    "download",
+    "help",
+    "healthz",
+    "home",
+    "invite",
+    "invitations",
+    "lang",
+    "login",
+    "logout",
+    "mail",
+    "new",
+    "password",
+    "platform",
+    "portal",
+    "pricing",
+    "privacy",
+    "public",
+    "register",
+    "reset",
+    "root",
+    "security",
+    "settings",
+    "signin",
+    "signout",
+    "signup",
+    "static",
+    "status",
+    "stripe",
+    "support",
+    "system",
+    "team",
+    "tenant",
+    "tenants",
+    "terms",
+    "test",
+    "verify",
+    "webhooks",
+    "workspace",
+    "workspaces",
+    "www",
+}
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why this workspace address cannot be had, or None."""
+    if len(slug) < SLUG_MIN or len(slug) > SLUG_MAX:
+        return _("Use %(min)d to %(max)d characters.", min=SLUG_MIN, max=SLUG_MAX)
+    if not SLUG_RE.match(slug):
+        return _("Use lowercase letters a-z, digits and dashes; start and end with a letter or digit.")
+    if "--" in slug:
+        return _("Do not use two dashes in a row.")
+    if slug in RESERVED:
+        return _("This address is reserved.")
+    if db.session.scalar(select(exists().where(Tenant.slug == slug))):
+        return _("This address is taken.")
+    return None
+
+
+def provision(name: str, slug: str, owner: User) -> Tenant:
+    """Create the registry row, the schema at head and the owner's membership in the caller's transaction."""
+    tenant_id = db.session.execute(
+        text("select nextval(pg_get_serial_sequence('public.tenants', 'id'))")
+    ).scalar_one()
+    tenant = Tenant(id=tenant_id, slug=slug, name=name, schema_name=f"t_{tenant_id}")
+    db.session.add(tenant)
+    db.session.flush()
+    create_tenant_schema(db.session.connection(), tenant.id, tenant.schema_name)
+    db.session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role="owner"))
+    db.session.flush()
+    with tenancy.bound(tenant.id, tenant.schema_name, tenant.slug):
+        audit.record("workspace_created", "tenant", tenant.id, summary=name)
+    return tenant
+
+
+def signup(company: str, slug: str, name: str, email: str, password: str, user: User | None = None) -> Tenant:
+    """All or nothing: any failure leaves no registry row, no schema and no user behind.
+
+    With `user` (someone already signed in), the new workspace is theirs and no account is made.
+    """
+    slug = slug.strip().lower()
+    company = company.strip()
+    problem = slug_problem(slug)
+    if problem:
+        raise AccountError(problem, "slug")
+    if not company:
+        raise AccountError(_("Enter your company's name."), "company")
+    try:
+        if user is None:
+            email = accounts.normalize_email(email)
+            if accounts.user_by_email(email) is not None:
+                raise AccountError(
+                    _("An account with this email exists. Sign in, then create a workspace."), "email"
+                )
+            problem = accounts.password_problem(password, email)
+            if problem:
+                raise AccountError(problem, "password")
+            user = User(email=email, name=name.strip(), password_hash=accounts.hash_password(password))
+            db.session.add(user)
+            db.session.flush()
+            accounts.send_verification(user)
+        tenant = provision(company, slug, user)
+        user.last_tenant_id = tenant.id
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        # Two people racing for the same address: the loser gets the same answer as a taken one.
+        raise AccountError(_("This address is taken."), "slug") from exc
+    except BaseException:
+        db.session.rollback()
+        raise
+    return tenant

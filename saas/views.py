@@ -1,0 +1,76 @@
+"""Blueprint registration and the error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from saas.extensions import login_manager
+from saas.pages import render, wants_partial
+
+
+def register(app: Flask) -> None:
+    from saas import accounts
+    from saas.auth_views import bp as auth_bp
+    from saas.signup_views import bp as signup_bp
+    from saas.site_views import bp as site_bp
+    from saas.workspace import bp as workspace_bp
+
+    login_manager.user_loader(accounts.load_user)
+
+    @app.context_processor
+    def _helpers() -> dict:
+        from saas import current_locale
+        from saas.permissions import can, role_for
+        from tenants.registry import NAV
+
+        def role_name(key: str) -> str:
+            return (
+                str(role_for(key).name)
+                if not key.startswith("custom:") or g.get("tenant")
+                else _("Custom role")
+            )
+
+        return {
+            "can": can,
+            "current_locale": current_locale,
+            "role_name": role_name,
+            "nav_items": lambda: [i for i in NAV if can(i.module)],
+        }
+
+    app.register_blueprint(site_bp)
+    app.register_blueprint(signup_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(workspace_bp)  # last: its "/<slug>/" prefix catches the rest
+
+    @app.template_filter("dict_without")
+    def _dict_without(d: dict, *keys: str) -> dict:
+        return {k: v for k, v in d.items() if k not in keys}
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):  # noqa: ANN202
+        return _error(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+
+    @app.errorhandler(403)
+    def _forbidden(_err):  # noqa: ANN001, ANN202
+        return _error(403, _("Your role does not allow this. Ask an admin of this workspace for access."))
+
+    @app.errorhandler(404)
+    def _not_found(_err):  # noqa: ANN001, ANN202
+        return _error(404, _("There is nothing here. The address may be wrong, or the record was removed."))
+
+    @app.errorhandler(429)
+    def _too_many(_err):  # noqa: ANN001, ANN202
+        return _error(429, _("Too many requests. Wait a little and try again."))
+
+
+def _error(status: int, message: str):  # noqa: ANN202
+    if request.path.startswith("/api/"):
+        return jsonify(error={"status": status, "message": message}), status
+    if wants_partial():
+        # htmx swaps nothing on an error status by default; the page's script shows this as a toast.
+        return render(
+            "errors/error.html", "_partials/error_message.html", status, status_code=status, message=message
+        )
+    return render("errors/error.html", status=status, status_code=status, message=message)

@@ -1,0 +1,76 @@
+"""The tenant URL space: every tenant route lives under /<slug>/ and passes through here.
+
+On every request: the slug names a live tenant, the signed-in person has an
+active membership in it (else 404, so other workspaces cannot be probed), and
+the tenant's real schema, from the registry, is bound for the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from saas import audit, tenancy
+from saas.extensions import db
+from saas.models import Membership, Tenant
+from saas.monitoring import tag_tenant
+from saas.pages import render
+from saas.permissions import role_for
+
+bp = Blueprint("workspace", __name__, url_prefix="/<slug>")
+
+
+@bp.url_value_preprocessor
+def _pull_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.slug = (values or {}).pop("slug", None)
+
+
+@bp.url_defaults
+def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
+    if "slug" not in values and g.get("tenant") is not None and endpoint.startswith("workspace."):
+        values["slug"] = g.tenant.slug
+
+
+@bp.before_request
+def _bind_tenant():  # noqa: ANN202
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == g.slug, Tenant.status != "deleted"))
+    if tenant is None:
+        abort(404)
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    member = db.session.scalar(
+        select(Membership).where(
+            Membership.tenant_id == tenant.id,
+            Membership.user_id == current_user.id,
+            Membership.is_active.is_(True),
+        )
+    )
+    if member is None:
+        abort(404)
+    tenancy.bind(tenant.id, tenant.schema_name, tenant.slug)
+    actor = audit.current_actor()
+    audit.set_actor(audit.Actor(current_user.id, current_user.email, actor.ip, actor.request_id))
+    tag_tenant(tenant.id)
+    g.tenant = tenant
+    g.membership = member
+    g.role = role_for(member.role)
+    return None
+
+
+@bp.get("/")
+def dashboard():  # noqa: ANN201
+    from tenants.admin.services import members, pending_invitations
+
+    return render("workspace/dashboard.html", members=members(), invitations=pending_invitations())
+
+
+def _register_modules() -> None:
+    from tenants.admin.views import bp as admin_bp
+
+    bp.register_blueprint(admin_bp)
+
+
+_register_modules()

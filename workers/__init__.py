@@ -1,0 +1,1 @@
+"""RQ queues, jobs and schedules. Jobs take ids, bind their tenant themselves, and are idempotent."""
