@@ -8,13 +8,14 @@ from typing import Any
 
 from flask import Flask, g, request, session
 from flask_babel import get_locale as babel_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from saas.config import INSTANCE, Config
 
 
 def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
-    from saas import audit, tenancy
+    from saas import audit, i18n, tenancy
     from saas.extensions import babel, csrf, db, htmx, login_manager
     from saas.tenancy import TenantSession
 
@@ -41,6 +42,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    i18n.init_app(app)  # WTForms' own messages in zh_Hans / zh_Hant / th too
     audit.install(TenantSession)
 
     from saas import monitoring
@@ -48,6 +50,8 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     monitoring.init_sentry(app)
 
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.localize_callback = str  # flash the text of the lazy string, in the request's language
     login_manager.login_message_category = "warning"
 
     @app.before_request

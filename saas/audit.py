@@ -112,7 +112,9 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             changes = _changes(obj, action)
             if action == "update" and not changes:
                 continue
-            ident = inspect(obj).identity
+            # A row inserted in this flush has no identity key yet; its primary key is already set.
+            state = inspect(obj)
+            ident = state.identity or tuple(state.mapper.primary_key_from_instance(obj))
             rows.append(
                 _row(action, mapper_table.name, ident[0] if ident and len(ident) == 1 else ident, changes)
             )

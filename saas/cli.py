@@ -10,6 +10,14 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 
+def link_context(app: Flask | None = None, default_base: str | None = None):  # noqa: ANN201
+    """A request context outside any request, so links in emails (url_for(..., _external=True))
+    point at BASE_URL (else default_base, else http://127.0.0.1:$PORT)."""
+    app = app or current_app._get_current_object()
+    base = app.config.get("BASE_URL") or default_base or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    return app.test_request_context("/", base_url=base)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(tenants_group)
@@ -139,7 +147,8 @@ def tenants_create(name: str, slug: str, owner_email: str, owner_name: str, pass
     from saas.signup import signup
 
     try:
-        tenant = signup(name, slug, owner_name, owner_email, password)
+        with link_context():
+            tenant = signup(name, slug, owner_name, owner_email, password)
     except AccountError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"created {tenant.slug} (id {tenant.id}, schema {tenant.schema_name})")
@@ -174,7 +183,8 @@ def demo(slug: str) -> None:
     """Create the demo workspace with sample people (prints its login)."""
     from saas.demo import create_demo
 
-    email, password, created = create_demo(slug)
+    with link_context():
+        email, password, created = create_demo(slug)
     state = "created" if created else "already there"
     click.echo(f"demo workspace {state}: http://127.0.0.1:{os.environ.get('PORT', '5000')}/{slug}/")
     click.echo(f"  sign in as {email} / {password}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,7 @@ from pathlib import Path
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Dialect, Engine, MetaData, create_mock_engine, text
 
 from saas.tenancy import PLACEHOLDER, SCHEMA_RE
 
@@ -54,10 +56,17 @@ def script_dir(track_dir: Path) -> ScriptDirectory:
     return _scripts[track_dir]
 
 
-def tenant_head() -> str:
-    head = script_dir(TENANT_DIR).get_current_head()
+def tenant_head(track_dir: Path = TENANT_DIR) -> str:
+    head = script_dir(track_dir).get_current_head()
     assert head is not None, "the tenant track has no revisions"
     return head
+
+
+# Alembic keeps the running `op` and `context` in module globals, shared by every thread: two tenants
+# migrating at once in threads would send one tenant's DDL down the other's connection (and race on
+# removing the proxies). So one thread at a time runs Alembic; connecting, lock_timeout and the
+# commit of each tenant's transaction still overlap.
+_alembic_lock = threading.Lock()
 
 
 def _run(conn: Connection, track_dir: Path, version_schema: str, destination: str = "heads") -> None:
@@ -68,7 +77,7 @@ def _run(conn: Connection, track_dir: Path, version_schema: str, destination: st
     def upgrade(rev, _context):  # noqa: ANN001 - alembic's callback signature
         return script._upgrade_revs(destination, rev)
 
-    with EnvironmentContext(cfg, script, fn=upgrade, destination_rev=destination) as env:
+    with _alembic_lock, EnvironmentContext(cfg, script, fn=upgrade, destination_rev=destination) as env:
         env.configure(
             connection=conn,
             version_table="alembic_version",
@@ -107,8 +116,13 @@ def pending_tenants(engine: Engine, head: str, only: Iterable[int] | None = None
         return [(r[0], r[1]) for r in conn.execute(text(sql + " order by t.id"), params)]
 
 
-def upgrade_tenant(engine: Engine, tenant_id: int, schema: str, lock_timeout: str = "5s") -> None:
-    """Upgrade one tenant in a single transaction: all of it lands, or none of it."""
+def upgrade_tenant(
+    engine: Engine, tenant_id: int, schema: str, lock_timeout: str = "5s", track_dir: Path = TENANT_DIR
+) -> None:
+    """Upgrade one tenant in a single transaction: all of it lands, or none of it.
+
+    track_dir is the tenant track's script directory (another one only in tests and benchmarks).
+    """
     if not SCHEMA_RE.match(schema):
         raise ValueError(f"bad schema name in registry: {schema!r}")
     token = _schema.set(schema)
@@ -117,8 +131,8 @@ def upgrade_tenant(engine: Engine, tenant_id: int, schema: str, lock_timeout: st
             conn = raw.execution_options(schema_translate_map={PLACEHOLDER: schema})
             with conn.begin():
                 conn.execute(text("select set_config('lock_timeout', :t, true)"), {"t": lock_timeout})
-                _run(conn, TENANT_DIR, schema)
-                head = tenant_head()
+                _run(conn, track_dir, schema)
+                head = tenant_head(track_dir)
                 conn.execute(
                     text(
                         "insert into public.tenant_schema_versions (tenant_id, revision, updated_at, last_error) "
@@ -150,10 +164,11 @@ def upgrade_tenants(
     lock_timeout: str = "5s",
     only: Iterable[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    track_dir: Path = TENANT_DIR,
 ) -> TenantResult:
     """Bring every tenant (or only these) to head, in parallel batches."""
     started = time.perf_counter()
-    head = tenant_head()
+    head = tenant_head(track_dir)
     todo = pending_tenants(engine, head, only)
     result = TenantResult()
     with engine.connect() as conn:
@@ -165,7 +180,7 @@ def upgrade_tenants(
     def one(item: tuple[int, str]) -> tuple[int, str | None]:
         tenant_id, schema = item
         try:
-            upgrade_tenant(engine, tenant_id, schema, lock_timeout)
+            upgrade_tenant(engine, tenant_id, schema, lock_timeout, track_dir)
             return tenant_id, None
         except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the others
             log.exception("tenant %s failed to migrate", tenant_id)
@@ -190,28 +205,54 @@ def upgrade_tenants(
 def create_tenant_schema(conn: Connection, tenant_id: int, schema: str) -> None:
     """Create a new tenant's schema at head from metadata and stamp it: no history replayed.
 
-    Runs in the caller's transaction, so a failed signup leaves no schema behind.
+    Runs in the caller's transaction, so a failed signup leaves no schema behind. The DDL is compiled
+    once (see tenant_ddl) and the whole schema, its alembic_version stamp and the registry's revision
+    row go to the server as one script: one round trip.
+    """
+    if not SCHEMA_RE.match(schema):
+        raise ValueError(f"bad schema name: {schema!r}")
+    head = tenant_head()
+    if not re.fullmatch(r"\w+", head):
+        raise ValueError(f"odd revision id: {head!r}")
+    script = tenant_ddl(conn.dialect).replace(f'"{_SENTINEL}"', f'"{schema}"')
+    conn.exec_driver_sql(
+        f'create schema "{schema}";\n{script};\n'
+        # The version table exactly as Alembic makes it (same primary key name), so both paths agree.
+        f'create table "{schema}".alembic_version (version_num varchar(32) not null, '
+        "constraint alembic_version_pkc primary key (version_num));\n"
+        f"insert into \"{schema}\".alembic_version (version_num) values ('{head}');\n"
+        "insert into public.tenant_schema_versions (tenant_id, revision, updated_at) "
+        f"values ({int(tenant_id)}, '{head}', now())"
+    )
+
+
+_SENTINEL = "TENANT_SCHEMA_SENTINEL"  # upper case: always rendered quoted, so it is replaced safely
+_ddl_cache: dict[tuple, str] = {}
+
+
+def tenant_ddl(dialect: Dialect) -> str:
+    """Every tenant table's CREATE statements (types, tables, indexes) as one script, schema = _SENTINEL.
+
+    Compiled once per set of tenant tables from the models' metadata, exactly what create_all would
+    emit; percent signs doubled for exec_driver_sql.
     """
     from saas.extensions import db
 
-    if not SCHEMA_RE.match(schema):
-        raise ValueError(f"bad schema name: {schema!r}")
     import_tenant_models()
-    conn.execute(text(f'create schema "{schema}"'))
-    mapped = conn.execution_options(schema_translate_map={PLACEHOLDER: schema})
-    tables = [t for t in db.metadata.sorted_tables if t.schema == PLACEHOLDER]
-    db.metadata.create_all(mapped, tables=tables, checkfirst=False)
-    head = tenant_head()
-    conn.execute(
-        text(f'create table "{schema}".alembic_version (version_num varchar(32) not null primary key)')
-    )
-    conn.execute(text(f'insert into "{schema}".alembic_version values (:h)'), {"h": head})
-    conn.execute(
-        text(
-            "insert into public.tenant_schema_versions (tenant_id, revision, updated_at) values (:id, :h, now())"
-        ),
-        {"id": tenant_id, "h": head},
-    )
+    key = (dialect.name, tuple(db.metadata.tables))
+    if key not in _ddl_cache:
+        target = MetaData(naming_convention=db.metadata.naming_convention)
+        for table in db.metadata.sorted_tables:  # shared tables too, so foreign keys to them resolve
+            table.to_metadata(target, schema=_SENTINEL if table.schema == PLACEHOLDER else table.schema)
+        statements: list[str] = []
+        mock = create_mock_engine(
+            "postgresql+psycopg://",
+            lambda ddl, *_a, **_k: statements.append(str(ddl.compile(dialect=dialect))),
+        )
+        mine = [t for t in target.sorted_tables if t.schema == _SENTINEL]
+        target.create_all(mock, tables=mine, checkfirst=False)
+        _ddl_cache[key] = ";\n".join(s.strip() for s in statements).replace("%", "%%")
+    return _ddl_cache[key]
 
 
 def import_tenant_models() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, g
@@ -16,7 +17,34 @@ PERSONAL_KEYS = {
     "csrf_token",
     "cookie",
     "authorization",
+    "query_string",
+    "remote_addr",
+    "forwarded",
 }
+# Addresses anywhere in an event: in reprs of requests, query strings, nested locals, messages.
+EMAIL_RE = re.compile(r"[\w.%+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+")
+
+
+def _scrub_vars(value: Any) -> Any:
+    """Locals, however deeply nested: any key that names personal data loses its value."""
+    if isinstance(value, dict):
+        return {
+            k: "[scrubbed]" if any(p in str(k).lower() for p in PERSONAL_KEYS) else _scrub_vars(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrub_vars(v) for v in value]
+    return value
+
+
+def _scrub_emails(value: Any) -> Any:
+    if isinstance(value, str):
+        return EMAIL_RE.sub("[email]", value)
+    if isinstance(value, dict):
+        return {k: _scrub_emails(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_emails(v) for v in value]
+    return value
 
 
 def scrub(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
@@ -33,10 +61,9 @@ def scrub(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
         req["query_string"] = "[scrubbed]"
     for exc in (event.get("exception") or {}).get("values", []):
         for frame in (exc.get("stacktrace") or {}).get("frames", []):
-            for var in list(frame.get("vars") or {}):
-                if any(k in var.lower() for k in PERSONAL_KEYS):
-                    frame["vars"][var] = "[scrubbed]"
-    return event
+            if frame.get("vars"):
+                frame["vars"] = _scrub_vars(frame["vars"])
+    return _scrub_emails(event)
 
 
 def init_sentry(app: Flask, dsn: str | None = None, **options: Any) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import abort, g
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 MODULES: dict[str, Any] = {
     "customers": _l("Customers"),
@@ -49,34 +50,37 @@ class RoleDef:
         return action in self.permissions.get(module, ())
 
 
+# Role names carry the context "role": "Sales" the role is not "Sales" the module, "Owner" not a record's owner.
 BUILTIN_ROLES: dict[str, RoleDef] = {
-    "owner": RoleDef("owner", _l("Owner"), _grant(tuple(MODULES), ALL), "all"),
-    "admin": RoleDef("admin", _l("Admin"), _grant(tuple(MODULES), ALL), "all"),
+    "owner": RoleDef("owner", lazy_pgettext("role", "Owner"), _grant(tuple(MODULES), ALL), "all"),
+    "admin": RoleDef("admin", lazy_pgettext("role", "Admin"), _grant(tuple(MODULES), ALL), "all"),
     "manager": RoleDef(
         "manager",
-        _l("Manager"),
+        lazy_pgettext("role", "Manager"),
         {**_grant(CRM_MODULES, ALL), "users": {"view"}, "audit": {"view"}},
         "team",
     ),
     "sales": RoleDef(
         "sales",
-        _l("Sales"),
+        lazy_pgettext("role", "Sales"),
         {**_grant(("customers", "sales"), ("view", "create", "edit")), "reports": {"view"}},
         "own",
     ),
     "support": RoleDef(
         "support",
-        _l("Support"),
+        lazy_pgettext("role", "Support"),
         {"customers": {"view", "edit"}, "service": {"view", "create", "edit"}, "reports": {"view"}},
         "all",
     ),
     "marketing": RoleDef(
         "marketing",
-        _l("Marketing"),
+        lazy_pgettext("role", "Marketing"),
         {"customers": {"view", "export"}, **_grant(("marketing",), ALL), "reports": {"view"}},
         "all",
     ),
-    "read_only": RoleDef("read_only", _l("Read-only"), _grant(CRM_MODULES, ("view",)), "all"),
+    "read_only": RoleDef(
+        "read_only", lazy_pgettext("role", "Read-only"), _grant(CRM_MODULES, ("view",)), "all"
+    ),
 }
 # Roles that may hand out or take away "owner".
 OWNER_KEYS = {"owner"}

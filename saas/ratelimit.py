@@ -6,7 +6,6 @@ import hashlib
 
 from workers.queues import redis_conn
 
-
 # INCR and start the window on the first hit, atomically (EXPIRE NX needs Redis 7; the embedded one is 6).
 _HIT = """
 local count = redis.call('INCR', KEYS[1])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask_babel import gettext as _
 from sqlalchemy import exists, select, text
 from sqlalchemy.exc import IntegrityError
 
-from saas import accounts, audit, tenancy
+from saas import accounts, audit, i18n, tenancy
 from saas.accounts import AccountError
 from saas.extensions import db
 from saas.migrate import create_tenant_schema
@@ -106,6 +107,17 @@ def provision(name: str, slug: str, owner: User) -> Tenant:
     return tenant
 
 
+_hasher_pool: ThreadPoolExecutor | None = None
+
+
+def _hash_in_background(password: str) -> Future[str]:
+    """argon2 releases the GIL, so hashing overlaps the database work of provisioning."""
+    global _hasher_pool
+    if _hasher_pool is None:  # made on first use, so a forking server makes it in each worker
+        _hasher_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signup-hash")
+    return _hasher_pool.submit(accounts.hash_password, password)
+
+
 def signup(company: str, slug: str, name: str, email: str, password: str, user: User | None = None) -> Tenant:
     """All or nothing: any failure leaves no registry row, no schema and no user behind.
 
@@ -118,6 +130,7 @@ def signup(company: str, slug: str, name: str, email: str, password: str, user: 
         raise AccountError(problem, "slug")
     if not company:
         raise AccountError(_("Enter your company's name."), "company")
+    hashing: Future[str] | None = None
     try:
         if user is None:
             email = accounts.normalize_email(email)
@@ -128,11 +141,16 @@ def signup(company: str, slug: str, name: str, email: str, password: str, user: 
             problem = accounts.password_problem(password, email)
             if problem:
                 raise AccountError(problem, "password")
-            user = User(email=email, name=name.strip(), password_hash=accounts.hash_password(password))
+            # The password hash (argon2, most of a sign-up's time) is computed in another thread while
+            # the database makes the workspace; the user row gets it before the commit.
+            hashing = _hash_in_background(password)
+            user = User(email=email, name=name.strip(), password_hash="", locale=i18n.request_locale())
             db.session.add(user)
             db.session.flush()
             accounts.send_verification(user)
         tenant = provision(company, slug, user)
+        if hashing is not None:
+            user.password_hash = hashing.result()
         user.last_tenant_id = tenant.id
         db.session.commit()
     except IntegrityError as exc:

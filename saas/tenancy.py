@@ -20,7 +20,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.sql.elements import TextClause
 
 PLACEHOLDER = "tenant"
-SCHEMA_RE = re.compile(r"^t_[0-9]+$")
+SCHEMA_RE = re.compile(r"^t_[0-9]+\Z")  # \Z, not $: "$" also matches before a final newline
 
 
 class TenantNotBound(RuntimeError):
@@ -78,7 +78,7 @@ def is_tenant_table(table: Any) -> bool:
 def qualified(name: str) -> str:
     """The one helper for raw SQL on tenant tables: 'contacts' -> '"t_12"."contacts"'."""
     schema = require_tenant().schema
-    if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
         raise ValueError(f"not a table name: {name!r}")
     return f'"{schema}"."{name}"'
 

@@ -69,8 +69,12 @@ def dashboard():  # noqa: ANN201
 
 def _register_modules() -> None:
     from tenants.admin.views import bp as admin_bp
+    from tenants.customers.views import bp as customers_bp
+    from tenants.registry import set_nav_endpoint
 
     bp.register_blueprint(admin_bp)
+    bp.register_blueprint(customers_bp)
+    set_nav_endpoint("customers", "workspace.customers.contacts")
 
 
 _register_modules()

@@ -116,3 +116,348 @@ def run_jobs(app: Flask) -> int:
         worker = SimpleWorker(queues, connection=queues[0].connection)
         worker.work(burst=True, with_scheduler=False)
     return count
+
+
+def sql_value(app: Flask, sql: str, **params: object) -> object:
+    """One value from raw SQL on the test database (outside any request or tenant)."""
+    from sqlalchemy import text
+
+    from saas.extensions import db
+
+    with app.app_context(), db.engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def field_errors(html: str, name: str) -> list[str]:
+    """The error messages shown next to form field `name` (its .invalid-feedback lines)."""
+    from html import unescape
+
+    for block in html.split('<div class="mb-3">')[1:]:
+        if re.search(rf'<(?:input|select|textarea)\b[^>]*\bname="{re.escape(name)}"', block):
+            found = re.findall(r'class="invalid-feedback d-block">(.*?)</div>', block, re.S)
+            return [unescape(m.strip()) for m in found]
+    raise AssertionError(f"no field {name!r} on the page")
+
+
+def link_in(message, path_prefix: str) -> str:  # noqa: ANN001 - an email.message.EmailMessage
+    """The path of the first link in a mail's text part that starts with path_prefix."""
+    from urllib.parse import urlsplit
+
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    for url in re.findall(r"https?://\S+", body):
+        if urlsplit(url).path.startswith(path_prefix):
+            return urlsplit(url).path
+    raise AssertionError(f"no {path_prefix} link in:\n{body}")
+
+
+def release_retries(app: Flask) -> int:
+    """Make every job waiting for a retry due now and let RQ's scheduler queue it; return how many."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq.job import Job
+    from rq.scheduler import RQScheduler
+
+    from workers.queues import QUEUES, queue
+
+    with app.app_context():
+        queues = [queue(name) for name in QUEUES]
+        conn = queues[0].connection
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        moved = 0
+        for q in queues:
+            registry = q.scheduled_job_registry
+            for job_id in registry.get_job_ids():
+                registry.schedule(Job.fetch(job_id, connection=conn), due)
+                moved += 1
+        scheduler = RQScheduler(queues, connection=conn)
+        scheduler.acquire_locks()
+        scheduler.enqueue_scheduled_jobs()
+        scheduler.release_locks()
+    return moved
+
+
+# Helpers for the isolation and permission tests -------------------------------------------------
+
+_password_hash: str | None = None
+
+
+def _hashed_password() -> str:
+    global _password_hash
+    if _password_hash is None:
+        from saas import accounts
+
+        _password_hash = accounts.hash_password(PASSWORD)
+    return _password_hash
+
+
+def add_member(
+    app: Flask, tenant: TenantInfo, role: str = "sales", active: bool = True
+) -> tuple[int, str, int]:
+    """A new person with a membership in `tenant` (no signup, no email); returns (user id, email, membership id)."""
+    from saas.extensions import db
+    from saas.models import Membership, User
+
+    email = f"{unique('m')}@example.com"
+    with app.app_context():
+        user = User(email=email, name="Member Person", password_hash=_hashed_password())
+        db.session.add(user)
+        db.session.flush()
+        m = Membership(tenant_id=tenant.id, user_id=user.id, role=role, is_active=active)
+        db.session.add(m)
+        db.session.commit()
+        ids = (user.id, email, m.id)
+        db.session.remove()
+    return ids
+
+
+def add_invitation(app: Flask, tenant: TenantInfo, role: str = "sales") -> int:
+    """A pending invitation to `tenant`; returns its id."""
+    from datetime import UTC, datetime, timedelta
+
+    from saas import accounts
+    from saas.extensions import db
+    from saas.models import Invitation
+
+    with app.app_context():
+        _raw, digest = accounts.new_token()
+        inv = Invitation(
+            tenant_id=tenant.id,
+            email=f"{unique('inv')}@example.com",
+            role=role,
+            token_hash=digest,
+            expires_at=datetime.now(UTC) + timedelta(days=7),
+        )
+        db.session.add(inv)
+        db.session.commit()
+        inv_id = inv.id
+        db.session.remove()
+    return inv_id
+
+
+def add_role(
+    app: Flask, tenant: TenantInfo, permissions: dict[str, list[str]] | None = None, name: str | None = None
+) -> int:
+    """A custom role in the tenant's schema; returns its id (ids are per tenant schema)."""
+    from saas import tenancy
+    from saas.extensions import db
+    from tenants.admin.models import Role
+
+    with app.app_context(), tenancy.bound(tenant.id, tenant.schema, tenant.slug):
+        role = Role(
+            name=name or unique("Role "), description="", permissions=permissions or {}, visibility="own"
+        )
+        db.session.add(role)
+        db.session.commit()
+        role_id = role.id
+        db.session.remove()
+    return role_id
+
+
+def db_state(app: Flask, *schemas: str) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of every row, per table of the given schemas: any write changes it."""
+    from sqlalchemy import text
+
+    from saas.extensions import db
+
+    with app.app_context(), db.engine.connect() as conn:
+        tables = conn.execute(
+            text(
+                "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = any(:schemas) and c.relkind in ('r', 'p') order by 1, 2"
+            ),
+            {"schemas": list(schemas)},
+        ).all()
+        assert {s for s, _t in tables} == set(schemas), f"missing schema among {schemas}"
+        digest = "md5(coalesce(string_agg(r::text, chr(10) order by r::text), ''))"
+        sql = " union all ".join(
+            f'select \'{schema}.{table}\', count(*), {digest} from "{schema}"."{table}" r'
+            for schema, table in tables
+        )
+        return {name: (count, md5) for name, count, md5 in conn.execute(text(sql))}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method of one workspace URL rule, e.g. POST /<slug>/admin/people/<int:membership_id>/role."""
+
+    endpoint: str
+    rule: str
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.rule}"
+
+    @property
+    def id_args(self) -> tuple[str, ...]:
+        return tuple(a for a in re.findall(r"<(?:[^:<>]+:)?(\w+)>", self.rule) if a != "slug")
+
+    def url(self, slug: str, ids: dict[str, int] | None = None) -> str:
+        values = {"slug": slug, **(ids or {})}
+        return re.sub(r"<(?:[^:<>]+:)?(\w+)>", lambda m: str(values[m.group(1)]), self.rule)
+
+
+def workspace_routes(url_map) -> list[Route]:  # noqa: ANN001
+    """Every (rule, method) of the tenant URL space ("workspace.*" endpoints) in a URL map."""
+    routes = {
+        Route(rule.endpoint, rule.rule, method)
+        for rule in url_map.iter_rules()
+        if rule.endpoint.startswith("workspace.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    return sorted(routes, key=lambda r: (r.rule, r.method))
+
+
+def blueprint_routes() -> list[Route]:
+    """The workspace routes, known at collection time (no database): the blueprint on a bare Flask app.
+
+    Tests compare this with the real app's url_map, so a route added anywhere else fails them.
+    """
+    from saas.workspace import bp
+
+    probe = Flask("route-probe")
+    probe.register_blueprint(bp)
+    return workspace_routes(probe.url_map)
+
+
+# A valid form per POST endpoint, so that a route missing its check would really write something.
+# Add an entry for a new POST route (endpoint -> function returning a fresh form).
+ROUTE_FORMS: dict = {  # endpoint -> () -> form
+    "workspace.admin.invite": lambda: {"email": f"{unique('inv')}@example.com", "role": "read_only"},
+    "workspace.admin.change_role": lambda: {"role": "support"},
+    "workspace.admin.edit_role": lambda: {
+        "name": unique("Role "),
+        "description": "made by a test",
+        "visibility": "team",
+        "perm-customers": ["view", "edit"],
+    },
+    "workspace.admin.settings": lambda: {
+        "name": unique("Renamed "),
+        "timezone": "Asia/Bangkok",
+        "currency": "THB",
+    },
+    # Customers (a valid form: views that check the form before the id would answer 302 to any id).
+    "workspace.customers.rename_team": lambda: {"name": unique("Team ")},
+    "workspace.customers.add_team_member": lambda: {"user_id": "1"},
+    "workspace.customers.remove_team_member": lambda: {"user_id": "1"},
+}
+
+
+def route_form(route: Route) -> dict:
+    if route.method != "POST":
+        return {}
+    return ROUTE_FORMS.get(route.endpoint, dict)()
+
+
+def _member_for(app: Flask, tenant: TenantInfo, route: Route) -> int:
+    active = route.endpoint != "workspace.admin.reactivate"  # reactivate needs someone inactive
+    return add_member(app, tenant, "sales", active=active)[2]
+
+
+def add_tenant_row(app: Flask, tenant: TenantInfo, model_path: str, **values: object) -> int:
+    """Insert one row of a tenant-schema model ("tenants.customers.models:Company") in `tenant`; its id."""
+    import importlib
+
+    from saas import tenancy
+    from saas.extensions import db
+
+    module, name = model_path.split(":")
+    model = getattr(importlib.import_module(module), name)
+    with app.app_context(), tenancy.bound(tenant.id, tenant.schema, tenant.slug):
+        row = model(**values)
+        db.session.add(row)
+        db.session.commit()
+        row_id = row.id
+        db.session.remove()
+    return row_id
+
+
+_CUSTOMERS = "tenants.customers.models"
+
+
+def _company(app: Flask, tenant: TenantInfo, _route: Route | None = None) -> int:
+    return add_tenant_row(app, tenant, f"{_CUSTOMERS}:Company", name=unique("Company "))
+
+
+# How to make a fresh record of a tenant for an id in a workspace URL (<int:membership_id>, ...).
+# Add an entry for a new kind of id: argument name -> function (app, tenant, route) -> id.
+ID_MAKERS: dict = {
+    "membership_id": _member_for,
+    "invitation_id": lambda app, tenant, _route: add_invitation(app, tenant),
+    "role_id": lambda app, tenant, _route: add_role(app, tenant, {"customers": ["view"]}),
+    "company_id": _company,
+    "contact_id": lambda app, tenant, _route: add_tenant_row(
+        app, tenant, f"{_CUSTOMERS}:Contact", first_name="Ann", last_name="Lee", full_name="Ann Lee"
+    ),
+    "field_id": lambda app, tenant, _route: add_tenant_row(
+        app,
+        tenant,
+        f"{_CUSTOMERS}:CustomField",
+        record_type="company",
+        key=unique("f"),
+        label="Field",
+        field_type="text",
+    ),
+    "activity_id": lambda app, tenant, _route: add_tenant_row(
+        app,
+        tenant,
+        f"{_CUSTOMERS}:Activity",
+        kind="note",
+        body="<p>note</p>",
+        company_id=_company(app, tenant),
+    ),
+    "task_id": lambda app, tenant, _route: add_tenant_row(
+        app, tenant, f"{_CUSTOMERS}:Task", title="Call back", company_id=_company(app, tenant)
+    ),
+    "team_id": lambda app, tenant, _route: add_tenant_row(
+        app, tenant, f"{_CUSTOMERS}:Team", name=unique("Team ")
+    ),
+}
+# Stands in for an id no maker knows, where the request must be refused before any id is looked at.
+ANY_ID = 1
+
+
+def route_targets(app: Flask, tenant: TenantInfo, route: Route, strict: bool = True) -> dict[str, int]:
+    """Fresh records of `tenant` for each id in the route's URL.
+
+    An id with no maker fails the test when strict; otherwise it gets ANY_ID.
+    """
+    import pytest
+
+    ids: dict[str, int] = {}
+    for arg in route.id_args:
+        if arg in ID_MAKERS:
+            ids[arg] = ID_MAKERS[arg](app, tenant, route)
+        elif strict:
+            pytest.fail(f"{route}: no maker for <{arg}>; add one to ID_MAKERS in tests/factories.py")
+        else:
+            ids[arg] = ANY_ID
+    return ids
+
+
+def offset_ids(app: Flask, tenant: TenantInfo, start: int = 1_000_000) -> None:
+    """Start every id of the tenant's schema at `start`: its records' ids are then never also ids in
+    another test tenant (tenant-schema ids count from 1 in each schema)."""
+    from sqlalchemy import text
+
+    from saas.extensions import db
+
+    with app.app_context(), db.engine.begin() as conn:
+        columns = conn.execute(
+            text(
+                "select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid"
+                " join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = :schema and a.attidentity <> '' and c.relkind = 'r'"
+            ),
+            {"schema": tenant.schema},
+        ).all()
+        for table, column in columns:
+            conn.execute(
+                text(f'alter table "{tenant.schema}"."{table}" alter column "{column}" restart with {start}')
+            )
+
+
+def known_route(route: Route) -> bool:
+    """Whether the tests can make every record the route names and, for a POST, a valid form."""
+    return all(a in ID_MAKERS for a in route.id_args) and (
+        route.method != "POST" or route.endpoint in ROUTE_FORMS
+    )

@@ -13,7 +13,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from saas import accounts, audit
+from saas import accounts, audit, i18n
 from saas.accounts import AccountError
 from saas.extensions import db
 from saas.models import Invitation, Membership, Tenant, User
@@ -211,6 +211,7 @@ def accept_invitation(raw: str, user: User | None, name: str = "", password: str
         user = User(
             email=inv.email,
             name=name.strip(),
+            locale=i18n.request_locale(),  # the language the invitation was accepted in
             password_hash=accounts.hash_password(password),
             email_verified_at=datetime.now(UTC),  # the link reached this inbox
         )

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from saas import labels
 from saas.accounts import AccountError
 from saas.pages import form_errors, render
 from saas.permissions import ACTIONS, BUILTIN_ROLES, MODULES, require
@@ -119,6 +120,7 @@ def roles():  # noqa: ANN201
         custom=services.custom_roles(),
         modules=MODULES,
         actions=ACTIONS,
+        labels=labels,
     )
 
 
@@ -212,6 +214,7 @@ def audit_log():  # noqa: ANN201
         filters=filters,
         actions=actions,
         entities=entities,
+        labels=labels,
     )
 
 

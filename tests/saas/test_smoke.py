@@ -16,7 +16,13 @@ def test_signup_lands_on_dashboard(client):
     slug = unique("acme")
     resp = client.form(
         "/signup",
-        {"company": "Acme Ltd", "slug": slug, "name": "Ann", "email": f"{slug}@example.com", "password": PASSWORD},
+        {
+            "company": "Acme Ltd",
+            "slug": slug,
+            "name": "Ann",
+            "email": f"{slug}@example.com",
+            "password": PASSWORD,
+        },
     )
     assert resp.status_code == 302
     assert resp.headers["Location"] == f"/{slug}/"

@@ -1,0 +1,86 @@
+"""Who can own, be assigned and be shown: the bound tenant's members (shared schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from saas.extensions import db
+from saas.models import Membership, User
+from saas.tenancy import require_tenant
+from tenants.customers.models import TeamMember
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: the user and the visibility of their role (own / team / all).
+
+    Services take a Viewer instead of reading the request, so pages, the API and
+    jobs apply the same rule.
+    """
+
+    user_id: int
+    visibility: str = "own"
+
+    @classmethod
+    def current(cls) -> Viewer:
+        """The signed-in member of the workspace of this request."""
+        from flask import g
+        from flask_login import current_user
+
+        role = g.get("role")
+        return cls(int(current_user.id), getattr(role, "visibility", "own") or "own")
+
+
+def members(active_only: bool = True) -> list[tuple[int, str]]:
+    """(user id, name) of the bound tenant's members, by name."""
+    stmt = (
+        select(User.id, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.tenant_id == require_tenant().id)
+        .order_by(User.name, User.id)
+    )
+    if active_only:
+        stmt = stmt.where(Membership.is_active.is_(True))
+    return [(uid, name) for uid, name in db.session.execute(stmt)]
+
+
+def is_active_member(user_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Membership.id).where(
+                Membership.tenant_id == require_tenant().id,
+                Membership.user_id == user_id,
+                Membership.is_active.is_(True),
+            )
+        )
+        is not None
+    )
+
+
+def names(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of these users, as far as they are (or were) members of the bound tenant."""
+    ids = {i for i in user_ids if i}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(User.id, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.tenant_id == require_tenant().id, User.id.in_(ids))
+    )
+    return {uid: name for uid, name in rows}
+
+
+def owner_choices(blank: str | None = None) -> list[tuple[str, str]]:
+    choices = [(str(uid), name) for uid, name in members()]
+    return [("", blank if blank is not None else _("Nobody")), *choices]
+
+
+def teammates(user_id: int) -> list[int]:
+    """Everyone who shares a team with user_id (themselves included)."""
+    mine = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
+    ids = set(db.session.scalars(select(TeamMember.user_id).where(TeamMember.team_id.in_(mine))))
+    return sorted(ids | {user_id})

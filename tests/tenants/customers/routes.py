@@ -1,0 +1,119 @@
+"""What the route-inventory tests (tests/saas/test_isolation.py, test_permissions.py) need for the
+"workspace.customers.*" routes: a valid form per POST route, and a fresh record per URL id.
+
+Records get random ids far above any identity sequence, so an id of one workspace is (practically)
+never also an id in another: a forged id is "not found", not someone else's record of the same number.
+They are owned by the workspace's "sales" member (else its owner), and every member is put in one team,
+so every built-in role's visibility (own / team / all) lets them see the records the tests name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from tests.factories import unique
+
+CUSTOMER_ARGS = ("company_id", "contact_id", "activity_id", "task_id", "field_id", "team_id")
+
+CUSTOMER_FORMS: dict[str, Callable[[], dict[str, Any]]] = {
+    "workspace.customers.new_company": lambda: {"name": unique("Company "), "lifecycle_stage": "lead"},
+    "workspace.customers.edit_company": lambda: {"name": unique("Renamed "), "lifecycle_stage": "prospect"},
+    "workspace.customers.company_stage": lambda: {"stage": "customer"},
+    "workspace.customers.new_contact": lambda: {"first_name": unique("Ann "), "lifecycle_stage": "lead"},
+    "workspace.customers.edit_contact": lambda: {"first_name": unique("Bea "), "lifecycle_stage": "prospect"},
+    "workspace.customers.contact_stage": lambda: {"stage": "customer"},
+    "workspace.customers.log_company_activity": lambda: {"kind": "note", "body": "<p>Test note</p>"},
+    "workspace.customers.log_contact_activity": lambda: {"kind": "call", "subject": "Test call"},
+    "workspace.customers.new_company_task": lambda: {"title": unique("Task ")},
+    "workspace.customers.new_contact_task": lambda: {"title": unique("Task ")},
+    "workspace.customers.edit_task": lambda: {"title": unique("Task ")},
+    "workspace.customers.new_field": lambda: {
+        "record_type": "contact",
+        "label": unique("Field "),
+        "field_type": "text",
+    },
+    "workspace.customers.edit_field": lambda: {"label": unique("Field ")},
+    "workspace.customers.new_team": lambda: {"name": unique("Team ")},
+    "workspace.customers.rename_team": lambda: {"name": unique("Team ")},
+}
+
+
+def customer_form(endpoint: str) -> dict[str, Any] | None:
+    """A valid form for a customers POST route (None: not a customers route; {}: none needed)."""
+    if not endpoint.startswith("workspace.customers."):
+        return None
+    return CUSTOMER_FORMS.get(endpoint, dict)()
+
+
+def _big_id() -> int:
+    return random.randrange(10**12, 10**13)
+
+
+def customer_target(app: Any, tenant: Any, arg: str) -> int:
+    """A fresh record of `tenant` for the URL argument `arg` (one of CUSTOMER_ARGS)."""
+    from sqlalchemy import select
+
+    from saas import tenancy
+    from saas.extensions import db
+    from saas.models import Membership
+    from tenants.customers.models import Activity, Company, Contact, CustomField, Task, Team, TeamMember
+
+    with app.app_context(), tenancy.bound(tenant.id, tenant.schema, tenant.slug):
+        try:
+            owner_id = tenant.people.get("sales", tenant.people["owner"])[0]
+            everyone = db.session.scalar(select(Team).where(Team.name == "Everyone (route tests)"))
+            if everyone is None:
+                everyone = Team(id=_big_id(), name="Everyone (route tests)")
+                db.session.add(everyone)
+                db.session.flush()
+            members = db.session.scalars(select(Membership.user_id).where(Membership.tenant_id == tenant.id))
+            for user_id in members:
+                if db.session.get(TeamMember, (everyone.id, user_id)) is None:
+                    db.session.add(TeamMember(team_id=everyone.id, user_id=user_id))
+            company = Company(id=_big_id(), name=unique("Target Co "), owner_id=owner_id)
+            db.session.add(company)
+            db.session.flush()
+            if arg == "company_id":
+                made = company.id
+            elif arg == "contact_id":
+                contact = Contact(
+                    id=_big_id(),
+                    first_name="Target",
+                    full_name="Target",
+                    company_id=company.id,
+                    owner_id=owner_id,
+                )
+                db.session.add(contact)
+                made = contact.id
+            elif arg == "activity_id":
+                activity = Activity(
+                    id=_big_id(), kind="note", body="<p>target</p>", company_id=company.id, user_id=owner_id
+                )
+                db.session.add(activity)
+                made = activity.id
+            elif arg == "task_id":
+                task = Task(id=_big_id(), title="Target task", company_id=company.id, assignee_id=owner_id)
+                db.session.add(task)
+                made = task.id
+            elif arg == "field_id":
+                field = CustomField(
+                    id=_big_id(),
+                    record_type="contact",
+                    key=f"f{_big_id()}",
+                    label="Target",
+                    field_type="text",
+                )
+                db.session.add(field)
+                made = field.id
+            elif arg == "team_id":
+                team = Team(id=_big_id(), name=unique("Target team "))
+                db.session.add(team)
+                made = team.id
+            else:
+                raise KeyError(arg)
+            db.session.commit()
+            return made
+        finally:
+            db.session.remove()
