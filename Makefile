@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers: `make test JOBS=auto` on a bigger machine.
 JOBS   ?= 2
 
-.PHONY: dev test bench lint format translations browser install clean
+.PHONY: dev test bench lint format translations browser screenshots install clean
 
 dev: $(STAMP)
 	$(BIN)/crm dev
@@ -19,6 +19,10 @@ test: $(STAMP)
 
 browser: $(STAMP)
 	$(BIN)/pytest -m browser tests/browser
+
+# Refresh the committed screenshots in docs/screenshots/.
+screenshots: $(STAMP)
+	CRM_SCREENSHOTS=1 $(BIN)/pytest -m browser tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -92,7 +92,7 @@ def _psycopg_url(url: str) -> str:
 
 
 def client_ip() -> str:
-    # Behind a proxy, ProxyFix (infra/gunicorn.conf.py) sets remote_addr from X-Forwarded-For.
+    # Behind a proxy, ProxyFix (saas/wsgi.py) sets remote_addr from X-Forwarded-For.
     return request.remote_addr or ""
 
 

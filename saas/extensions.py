@@ -12,7 +12,7 @@ from sqlalchemy import MetaData
 from saas.tenancy import TenantSession
 
 NAMING = {
-    "ix": "ix_%(column_0_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",  # no schema in names: same in every tenant
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -16,6 +16,7 @@ def register(app: Flask) -> None:
     from saas.signup_views import bp as signup_bp
     from saas.site_views import bp as site_bp
     from saas.workspace import bp as workspace_bp
+    from tenants.api.views import bp as api_bp
 
     login_manager.user_loader(accounts.load_user)
 
@@ -42,6 +43,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(site_bp)
     app.register_blueprint(signup_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(api_bp)  # /api/v1/...: bearer tokens, JSON only
     app.register_blueprint(workspace_bp)  # last: its "/<slug>/" prefix catches the rest
 
     @app.template_filter("dict_without")
@@ -64,10 +66,23 @@ def register(app: Flask) -> None:
     def _too_many(_err):  # noqa: ANN001, ANN202
         return _error(429, _("Too many requests. Wait a little and try again."))
 
+    @app.errorhandler(405)
+    def _method(_err):  # noqa: ANN001, ANN202
+        return _error(405, _("This address does not take that kind of request."))
+
+    @app.errorhandler(500)
+    def _server_error(_err):  # noqa: ANN001, ANN202
+        from saas.extensions import db
+
+        db.session.rollback()  # nothing half-written survives an error
+        return _error(500, _("Something went wrong on our side. It was recorded; please try again."))
+
 
 def _error(status: int, message: str):  # noqa: ANN202
     if request.path.startswith("/api/"):
-        return jsonify(error={"status": status, "message": message}), status
+        from tenants.api.errors import error_response
+
+        return error_response(status, message)
     if wants_partial():
         # htmx swaps nothing on an error status by default; the page's script shows this as a toast.
         return render(

@@ -69,11 +69,13 @@ def dashboard():  # noqa: ANN201
 
 def _register_modules() -> None:
     from tenants.admin.views import bp as admin_bp
+    from tenants.api.pages import bp as api_tokens_bp
     from tenants.customers.views import bp as customers_bp
     from tenants.registry import set_nav_endpoint
 
     bp.register_blueprint(admin_bp)
     bp.register_blueprint(customers_bp)
+    bp.register_blueprint(api_tokens_bp)
     set_nav_endpoint("customers", "workspace.customers.contacts")
 
 

@@ -27,10 +27,18 @@ else
 fi
 
 extract() {
+  local tmp
+  tmp=$(mktemp)
   "${pybabel[@]}" -q extract -F babel.cfg "${KEYWORDS[@]}" \
     --sort-by-file --no-wrap \
     --project=crm --version=0.1 --copyright-holder="CRM contributors" \
-    -o "$POT" .
+    -o "$tmp" .
+  # Keep the old template when only its creation date would change: no churn in git.
+  if [[ -f $POT ]] && diff -q <(grep -v '^"POT-Creation-Date:' "$POT") <(grep -v '^"POT-Creation-Date:' "$tmp") >/dev/null; then
+    rm -f "$tmp"
+  else
+    mv "$tmp" "$POT"
+  fi
 }
 
 update() {

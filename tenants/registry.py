@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tenants.admin.models  # noqa: F401
+import tenants.api.models  # noqa: F401
 import tenants.customers.models  # noqa: F401
 
 DEMO_SEEDERS: list[Callable[[Any, Any], None]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import uuid
@@ -339,6 +340,7 @@ ROUTE_FORMS: dict = {  # endpoint -> () -> form
     "workspace.customers.rename_team": lambda: {"name": unique("Team ")},
     "workspace.customers.add_team_member": lambda: {"user_id": "1"},
     "workspace.customers.remove_team_member": lambda: {"user_id": "1"},
+    "workspace.api_tokens.create": lambda: {"name": unique("Script "), "days": "30"},
 }
 
 
@@ -410,6 +412,16 @@ ID_MAKERS: dict = {
     ),
     "team_id": lambda app, tenant, _route: add_tenant_row(
         app, tenant, f"{_CUSTOMERS}:Team", name=unique("Team ")
+    ),
+    # An API token of the workspace's owner (the page revokes only one's own tokens).
+    "token_id": lambda app, tenant, _route: add_tenant_row(
+        app,
+        tenant,
+        "tenants.api.models:ApiToken",
+        user_id=tenant.people["owner"][0],
+        name=unique("Script "),
+        token_hash=hashlib.sha256(unique("tok").encode()).hexdigest(),
+        prefix="crm_test",
     ),
 }
 # Stands in for an id no maker knows, where the request must be refused before any id is looked at.

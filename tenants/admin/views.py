@@ -21,6 +21,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def _people_page(invite_form: InviteForm | None = None, status: int = 200):  # noqa: ANN202
     form = invite_form or InviteForm()
     form.role.choices = services.role_choices()
+    if not form.role.data:
+        form.role.data = "sales"  # the least surprising default; "owner" must be chosen on purpose
     return render(
         "admin/people.html",
         "admin/_people_table.html",

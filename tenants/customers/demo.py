@@ -9,7 +9,7 @@ from typing import Any
 from faker import Faker
 
 from saas.extensions import db
-from tenants.customers import people
+from tenants.customers import people, search
 from tenants.customers.models import STAGES, Activity, Company, Contact, CustomField, LifecycleChange, Task
 from tenants.customers.services import SIZES, full_name
 
@@ -143,3 +143,4 @@ def seed(tenant: Any, rng: random.Random, companies: int = 40, contacts_per: int
                 )
             )
     db.session.flush()
+    search.reindex_all()  # written past the services: index it in one go

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -260,3 +261,20 @@ class TeamMember(db.Model):
 
     team_id: Mapped[int] = mapped_column(ForeignKey("tenant.teams.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class SearchGram(db.Model):
+    """The global search's index: the distinct character bigrams of each record's searchable text.
+
+    Kept by tenants.customers.search (index / forget, called from the services' write paths). kind:
+    1 company, 2 contact. Only a filter for candidates: every hit is checked against the record's
+    real text, so a stale gram can cost a little time but never shows a wrong result. Collation "C":
+    grams compare byte-wise, the fastest B-tree there is, and no language rule applies to them.
+    """
+
+    __tablename__ = "search_grams"
+    __table_args__ = TENANT
+
+    gram: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

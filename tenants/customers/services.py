@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 from saas import audit
 from saas.extensions import db
 from tenants.customers import fields as custom_fields
+from tenants.customers import search
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.models import STAGES, Activity, Company, Contact, LifecycleChange, Task
 from tenants.customers.people import Viewer, is_active_member
@@ -359,6 +360,7 @@ def create_company(viewer: Viewer, data: dict[str, Any]) -> Company:
     db.session.add(company)
     db.session.flush()
     _record_stage(viewer, company, None, stage)
+    search.index("company", [company.id])
     db.session.commit()
     return company
 
@@ -367,10 +369,15 @@ def update_company(viewer: Viewer, company_id: int, data: dict[str, Any]) -> Com
     company = get_company(viewer, company_id)
     values = _company_values(viewer, data, company)
     stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
+    changed = search.changes(company, values)
+    if changed:
+        search.forget("company", [company.id])
     for key, value in values.items():
         setattr(company, key, value)
     if stage:
         set_stage(viewer, company, stage)
+    if changed:
+        search.index("company", [company.id])
     db.session.commit()
     return company
 
@@ -403,6 +410,7 @@ def delete_company(viewer: Viewer, company_id: int) -> None:
     _delete_own_rows(
         "company", company.id, Activity.company_id, Activity.contact_id, Task.company_id, Task.contact_id
     )
+    search.forget("company", [company.id])
     db.session.delete(company)
     db.session.commit()
 
@@ -509,6 +517,7 @@ def create_contact(viewer: Viewer, data: dict[str, Any]) -> Contact:
     db.session.add(contact)
     db.session.flush()
     _record_stage(viewer, contact, None, stage)
+    search.index("contact", [contact.id])
     db.session.commit()
     return contact
 
@@ -517,10 +526,15 @@ def update_contact(viewer: Viewer, contact_id: int, data: dict[str, Any]) -> Con
     contact = get_contact(viewer, contact_id)
     values = _contact_values(viewer, data, contact)
     stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
+    changed = search.changes(contact, values)
+    if changed:
+        search.forget("contact", [contact.id])
     for key, value in values.items():
         setattr(contact, key, value)
     if stage:
         set_stage(viewer, contact, stage)
+    if changed:
+        search.index("contact", [contact.id])
     db.session.commit()
     return contact
 
@@ -530,5 +544,6 @@ def delete_contact(viewer: Viewer, contact_id: int) -> None:
     _delete_own_rows(
         "contact", contact.id, Activity.contact_id, Activity.company_id, Task.contact_id, Task.company_id
     )
+    search.forget("contact", [contact.id])
     db.session.delete(contact)
     db.session.commit()

@@ -493,4 +493,4 @@ def record_page(
     return _record_page(record_type, record, activity_form, status)
 
 
-from tenants.customers import builtin_panels, views_setup, views_timeline  # noqa: E402, F401
+from tenants.customers import builtin_panels, views_search, views_setup, views_timeline  # noqa: E402, F401

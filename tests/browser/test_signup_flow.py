@@ -7,7 +7,9 @@ Screenshots of the pages land in docs/screenshots/.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -27,7 +29,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# `make screenshots` (CRM_SCREENSHOTS=1) refreshes the committed ones; other runs keep them out of git.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("CRM_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "crm-screenshots"
+)
 VIEWPORT = {"width": 1280, "height": 860}
 
 
