@@ -12,6 +12,9 @@ from typing import Any
 
 import tenants.admin.models  # noqa: F401
 import tenants.api.models  # noqa: F401
+import tenants.customers.extra_models  # noqa: F401
+import tenants.customers.imports.models  # noqa: F401
+import tenants.customers.list_models  # noqa: F401
 import tenants.customers.models  # noqa: F401
 
 DEMO_SEEDERS: list[Callable[[Any, Any], None]] = []

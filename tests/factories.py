@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import re
 import uuid
@@ -320,6 +321,18 @@ def blueprint_routes() -> list[Route]:
     return workspace_routes(probe.url_map)
 
 
+class _ReusableFile(io.BytesIO):
+    """A file for a test form that may be posted again (the test client closes what it sends)."""
+
+    def close(self) -> None:
+        self.seek(0)
+
+
+def upload_file(data: bytes, name: str) -> tuple[io.BytesIO, str]:
+    """A file field's value for client.form(...), usable for more than one request."""
+    return (_ReusableFile(data), name)
+
+
 # A valid form per POST endpoint, so that a route missing its check would really write something.
 # Add an entry for a new POST route (endpoint -> function returning a fresh form).
 ROUTE_FORMS: dict = {  # endpoint -> () -> form
@@ -340,7 +353,17 @@ ROUTE_FORMS: dict = {  # endpoint -> () -> form
     "workspace.customers.rename_team": lambda: {"name": unique("Team ")},
     "workspace.customers.add_team_member": lambda: {"user_id": "1"},
     "workspace.customers.remove_team_member": lambda: {"user_id": "1"},
+    "workspace.customers.contacts_bulk": lambda: {"action": "tag_add", "tag": "route-test"},
+    "workspace.customers.companies_bulk": lambda: {"action": "tag_add", "tag": "route-test"},
+    "workspace.customers.contacts_save_view": lambda: {"name": unique("View "), "query": "name=a"},
+    "workspace.customers.companies_save_view": lambda: {"name": unique("View "), "query": "name=a"},
     "workspace.api_tokens.create": lambda: {"name": unique("Script "), "days": "30"},
+    "workspace.customers.upload_company_attachment": lambda: {"file": upload_file(b"hello", "hello.txt")},
+    "workspace.customers.upload_contact_attachment": lambda: {"file": upload_file(b"hello", "hello.txt")},
+    "workspace.customers.reminder_rule": lambda: {"enabled": "on", "days": "21"},
+    "workspace.customers.check_import": lambda: {"col-0": "name", "col-1": "email"},
+    "workspace.customers.start_import": dict,
+    "workspace.customers.undo_import": dict,
 }
 
 
@@ -380,6 +403,18 @@ def _company(app: Flask, tenant: TenantInfo, _route: Route | None = None) -> int
     return add_tenant_row(app, tenant, f"{_CUSTOMERS}:Company", name=unique("Company "))
 
 
+def _attachment(app: Flask, tenant: TenantInfo) -> int:
+    from tests.tenants.customers.routes import make_attachment
+
+    return make_attachment(app, tenant, "company", _company(app, tenant))
+
+
+def _import(app: Flask, tenant: TenantInfo) -> int:
+    from tests.tenants.customers.routes import make_import
+
+    return make_import(app, tenant)
+
+
 # How to make a fresh record of a tenant for an id in a workspace URL (<int:membership_id>, ...).
 # Add an entry for a new kind of id: argument name -> function (app, tenant, route) -> id.
 ID_MAKERS: dict = {
@@ -410,6 +445,8 @@ ID_MAKERS: dict = {
     "task_id": lambda app, tenant, _route: add_tenant_row(
         app, tenant, f"{_CUSTOMERS}:Task", title="Call back", company_id=_company(app, tenant)
     ),
+    "attachment_id": lambda app, tenant, _route: _attachment(app, tenant),
+    "import_id": lambda app, tenant, _route: _import(app, tenant),
     "team_id": lambda app, tenant, _route: add_tenant_row(
         app, tenant, f"{_CUSTOMERS}:Team", name=unique("Team ")
     ),

@@ -493,4 +493,12 @@ def record_page(
     return _record_page(record_type, record, activity_form, status)
 
 
-from tenants.customers import builtin_panels, views_search, views_setup, views_timeline  # noqa: E402, F401
+from tenants.customers import (  # noqa: E402, F401
+    builtin_panels,
+    views_attachments,
+    views_imports,
+    views_lists,
+    views_search,
+    views_setup,
+    views_timeline,
+)

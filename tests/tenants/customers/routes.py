@@ -9,13 +9,23 @@ so every built-in role's visibility (own / team / all) lets them see the records
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from typing import Any
 
-from tests.factories import unique
+from tests.factories import unique, upload_file
 
-CUSTOMER_ARGS = ("company_id", "contact_id", "activity_id", "task_id", "field_id", "team_id")
+CUSTOMER_ARGS = (
+    "company_id",
+    "contact_id",
+    "activity_id",
+    "task_id",
+    "field_id",
+    "team_id",
+    "attachment_id",
+    "import_id",
+)
 
 CUSTOMER_FORMS: dict[str, Callable[[], dict[str, Any]]] = {
     "workspace.customers.new_company": lambda: {"name": unique("Company "), "lifecycle_stage": "lead"},
@@ -37,6 +47,20 @@ CUSTOMER_FORMS: dict[str, Callable[[], dict[str, Any]]] = {
     "workspace.customers.edit_field": lambda: {"label": unique("Field ")},
     "workspace.customers.new_team": lambda: {"name": unique("Team ")},
     "workspace.customers.rename_team": lambda: {"name": unique("Team ")},
+    # Lists (tenants/customers/views_lists.py): no ids chosen, so an allowed request changes nothing.
+    "workspace.customers.contacts_bulk": lambda: {"action": "tag_add", "tag": "route-test"},
+    "workspace.customers.companies_bulk": lambda: {"action": "tag_add", "tag": "route-test"},
+    "workspace.customers.contacts_save_view": lambda: {"name": unique("View "), "query": "name=a"},
+    "workspace.customers.companies_save_view": lambda: {"name": unique("View "), "query": "name=a"},
+    "workspace.customers.upload_company_attachment": lambda: {"file": upload_file(b"hello", "hello.txt")},
+    "workspace.customers.upload_contact_attachment": lambda: {"file": upload_file(b"hello", "hello.txt")},
+    "workspace.customers.reminder_rule": lambda: {"enabled": "on", "days": "21"},
+    # Imports (tenants/customers/views_imports.py): every POST answers with a redirect.
+    "workspace.customers.new_import": lambda: {
+        "record_type": "contact",
+        "file": (io.BytesIO(b"Name,Email\nAnn Lee,ann@example.com\n"), "people.csv"),
+    },
+    "workspace.customers.check_import": lambda: {"col-0": "name", "col-1": "email"},
 }
 
 
@@ -107,6 +131,11 @@ def customer_target(app: Any, tenant: Any, arg: str) -> int:
                 )
                 db.session.add(field)
                 made = field.id
+            elif arg == "attachment_id":
+                made = None
+            elif arg == "import_id":
+                db.session.commit()
+                return make_import(app, tenant, owner_id)
             elif arg == "team_id":
                 team = Team(id=_big_id(), name=unique("Target team "))
                 db.session.add(team)
@@ -114,6 +143,74 @@ def customer_target(app: Any, tenant: Any, arg: str) -> int:
             else:
                 raise KeyError(arg)
             db.session.commit()
+            if made is None:  # an attachment (with its stored file) on the company
+                made = make_attachment(app, tenant, "company", company.id, owner_id)
             return made
+        finally:
+            db.session.remove()
+
+
+def make_attachment(
+    app: Any, tenant: Any, record_type: str, record_id: int, user_id: int | None = None
+) -> int:
+    """An attachment of `tenant` on a record, with its file in the configured storage; its id."""
+    import uuid
+
+    from saas import tenancy
+    from saas.extensions import db
+    from tenants.customers import attachments
+    from tenants.customers.extra_models import Attachment
+
+    with app.app_context(), tenancy.bound(tenant.id, tenant.schema, tenant.slug):
+        try:
+            key = f"{tenant.id}/{uuid.uuid4().hex}"
+            attachments.storage().put(key, b"target file", "text/plain; charset=utf-8")
+            row = Attachment(
+                id=_big_id(),
+                record_type=record_type,
+                record_id=record_id,
+                file_name="target.txt",
+                content_type="text/plain; charset=utf-8",
+                size=11,
+                storage_key=key,
+                uploaded_by=user_id,
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+        finally:
+            db.session.remove()
+
+
+def make_import(app: Any, tenant: Any, user_id: int | None = None) -> int:
+    """An uploaded (not yet checked) contact import of `tenant`, with its stored CSV file; its id."""
+    import uuid
+    from pathlib import Path
+
+    from saas import tenancy
+    from saas.extensions import db
+    from tenants.customers.imports.models import Import
+
+    with app.app_context(), tenancy.bound(tenant.id, tenant.schema, tenant.slug):
+        try:
+            key = f"{tenant.id}/{uuid.uuid4().hex}.csv"
+            path = Path(app.instance_path) / "imports" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"Name,Email\nAnn Target,ann.target@example.com\n")
+            row = Import(
+                id=_big_id(),
+                record_type="contact",
+                status="uploaded",
+                file_name="target.csv",
+                file_format="csv",
+                encoding="utf-8-sig",
+                storage_key=key,
+                headers=["Name", "Email"],
+                mapping={"0": "name", "1": "email"},
+                created_by=user_id,
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
         finally:
             db.session.remove()

@@ -335,7 +335,7 @@ def foreign(app, crm, other):
         task = tasks.create_task(v, {"title": "foreign task"}, company_id=company.id)
         field = fields.create_field("company", "Foreign field", "text", [])
         team = teams.create_team("Foreign team")
-        return {
+        ids = {
             "company_id": company.id,
             "contact_id": contact.id,
             "activity_id": activity.id,
@@ -343,6 +343,10 @@ def foreign(app, crm, other):
             "field_id": field.id,
             "team_id": team.id,
         }
+    from tests.tenants.customers.routes import make_attachment
+
+    ids["attachment_id"] = make_attachment(app, other, "company", ids["company_id"])
+    return ids
 
 
 def _customer_routes(app):
