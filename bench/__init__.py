@@ -29,7 +29,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # name -> module; later issues add theirs here (order = order in the report).
-BENCHMARKS = {"signup": "bench.signup", "migrations": "bench.migrations", "search": "bench.search"}
+BENCHMARKS = {
+    "signup": "bench.signup",
+    "migrations": "bench.migrations",
+    "search": "bench.search",
+    "imports": "bench.imports",
+}
 
 
 # --- figures -------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import Text, any_, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from saas import audit
 from saas.extensions import db
@@ -494,6 +495,11 @@ COLUMNS = {
 }  # fmt: skip
 
 
+def _any(values: list[str]) -> Any:
+    """= any(one array parameter): one bind for thousands of keys (an IN list would be thousands)."""
+    return any_(bindparam(None, values, type_=ARRAY(Text)))
+
+
 def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[str, tuple[Any, bool]]:
     """natural key -> (row of the existing record, whether the viewer may see it)."""
     model = _model(record_type)
@@ -502,7 +508,9 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     found: dict[str, tuple[Any, bool]] = {}
     if record_type == "contact":
         emails = [c.values["email"] for c in batch]
-        rows = db.session.execute(select(table, seen).where(table.c.email.in_(emails)).order_by(table.c.id))
+        rows = db.session.execute(
+            select(table, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
+        )
         for row in rows:
             found.setdefault(row.email, (row, row.visible_to_me))
         return found
@@ -510,11 +518,11 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     names = [c.values["name"].lower() for c in batch if not c.values.get("domain")]
     if domains:
         for row in db.session.execute(
-            select(table, seen).where(table.c.domain.in_(domains)).order_by(table.c.id)
+            select(table, seen).where(table.c.domain == _any(domains)).order_by(table.c.id)
         ):
             found.setdefault("d:" + row.domain, (row, row.visible_to_me))
     if names:
-        stmt = select(table, seen).where(func.lower(table.c.name).in_(names)).order_by(table.c.id)
+        stmt = select(table, seen).where(func.lower(table.c.name) == _any(names)).order_by(table.c.id)
         for row in db.session.execute(stmt):
             found.setdefault("n:" + row.name.lower(), (row, row.visible_to_me))
     return found
@@ -528,7 +536,7 @@ def _companies_for(viewer: Viewer, imp: Import, names: dict[str, str], write: bo
     found: dict[str, int] = {}
     stmt = (
         select(table.c.id, func.lower(table.c.name).label("key"))
-        .where(func.lower(table.c.name).in_(list(names)), owned_by_visible(viewer, table.c.owner_id))
+        .where(func.lower(table.c.name) == _any(list(names)), owned_by_visible(viewer, table.c.owner_id))
         .order_by(table.c.id)
     )
     for row in db.session.execute(stmt):
@@ -584,8 +592,8 @@ def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
     return row
 
 
-def _copy(table_name: str, columns: list[str], rows: list[tuple]) -> None:
-    """COPY rows into a tenant table on the session's own connection (so in its transaction)."""
+def _copy(table_name: str, columns: list[str], rows: list[tuple], temp: bool = False) -> None:
+    """COPY rows into a tenant table (or a temp table) on the session's connection, in its transaction."""
     if not rows:
         return
     from psycopg.types.json import Jsonb
@@ -593,7 +601,10 @@ def _copy(table_name: str, columns: list[str], rows: list[tuple]) -> None:
     jsonb = {"previous", "custom", "meta"}
     conn = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor() as cur, cur.copy(f"copy {qualified(table_name)} ({cols}) from stdin") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"copy {table_name if temp else qualified(table_name)} ({cols}) from stdin") as copy,
+    ):
         where = [i for i, c in enumerate(columns) if c in jsonb]
         for values in rows:
             if where:
@@ -643,7 +654,6 @@ def _batch(
 ) -> None:
     """Check one batch against the database, and when `write`, write it (the caller commits)."""
     record_type = imp.record_type
-    table = _model(record_type).__table__
     existing = _existing(record_type, viewer, batch)
     company_ids: dict[str, int] = {}
     if record_type == "contact":
@@ -703,21 +713,43 @@ def _batch(
         search.index(record_type, list(ids))
     if updates:
         cols = sorted({k for _row, values in updates for k in values if k in COLUMNS[record_type]})
-        ids = [row.id for row, _values in updates]
-        search.forget(record_type, ids)
-        params, remembered = [], []
+        searched = search.SEARCHED[record_type]
+        changed, remembered, reindex = [], [], []
         for row, values in updates:
-            previous = {col: _plain(getattr(row, col)) for col in cols}
-            remembered.append((row.id, previous))
-            params.append({"_id": row.id, **{col: values.get(col, getattr(row, col)) for col in cols}})
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({col: bindparam(col) for col in cols} | {"updated_at": now()})
-        )
-        db.session.execute(stmt, params)
+            after = {col: values.get(col, getattr(row, col)) for col in cols}
+            if all(after[col] == getattr(row, col) for col in cols):
+                continue  # already so: nothing to write, nothing to undo
+            remembered.append((row.id, {col: _plain(getattr(row, col)) for col in cols}))
+            changed.append((row.id, *after.values()))
+            if any(col in searched and after[col] != getattr(row, col) for col in cols):
+                reindex.append(row.id)
+        search.forget(record_type, reindex)
+        _update(record_type, cols, changed)
         _remember(imp.id, record_type, remembered)
-        search.index(record_type, ids)
+        search.index(record_type, reindex)
+
+
+def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
+    """Set `cols` of many records at once: COPY (id, *cols) into a temp table, then one UPDATE ... FROM."""
+    if not rows:
+        return
+    table_name = "contacts" if record_type == "contact" else "companies"
+    stage = f"import_stage_{table_name}"
+    names = ", ".join(f'"{c}"' for c in ["id", *cols])
+    db.session.execute(
+        text(
+            f"create temp table {stage} on commit drop as select {names} from {qualified(table_name)} with no data"
+        )
+    )
+    _copy(stage, ["id", *cols], rows, temp=True)
+    sets = ", ".join(f'"{c}" = s."{c}"' for c in cols)
+    db.session.execute(
+        text(
+            f"update {qualified(table_name)} t set {sets}, updated_at = :now from {stage} s where t.id = s.id"
+        ),
+        {"now": now()},
+    )
+    db.session.execute(text(f"drop table {stage}"))
 
 
 def process(

@@ -346,6 +346,9 @@ def foreign(app, crm, other):
     from tests.tenants.customers.routes import make_attachment
 
     ids["attachment_id"] = make_attachment(app, other, "company", ids["company_id"])
+    from tests.tenants.customers.routes import make_import
+
+    ids["import_id"] = make_import(app, other, other.people["owner"][0])  # a big id: never one of crm's
     return ids
 
 

@@ -78,7 +78,11 @@ def upgrade() -> None:
         schema=schema,
     )
     op.create_index(
-        "ix_import_records_import", "import_records", ["import_id", "record_type"], unique=False, schema=schema
+        "ix_import_records_import",
+        "import_records",
+        ["import_id", "record_type"],
+        unique=False,
+        schema=schema,
     )
 
 
