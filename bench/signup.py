@@ -164,10 +164,19 @@ def hash_costs(count: int) -> list[float]:
 def run(ctx: Context) -> dict[str, Any]:
     count = 20 if ctx.quick else 200
     warmup = 3 if ctx.quick else 5
-    app = ctx.app(SIGNUP_LIMIT_PER_IP=(10 * (3 * count + 2 * warmup) + 100, 3600))
+    pool = count + warmup
+    app = ctx.app(SIGNUP_LIMIT_PER_IP=(10 * (3 * count + 2 * warmup) + 100, 3600), SCHEMA_POOL_SIZE=pool)
     jobs = _Jobs(app)
     tag = uuid.uuid4().hex[:6]
     try:
+        from saas.extensions import db
+        from saas.migrate import fill_schema_pool
+
+        # Production keeps the pool topped up by a job between sign-ups; here it is filled beforehand
+        # (not timed) and the HTTP series claims from it. The service series below runs with it empty.
+        with app.app_context():
+            log(f"signup: filling the schema pool with {pool} schemas (setup, not timed)")
+            fill_schema_pool(db.engine, pool)
         log(f"signup: {warmup} warm-up + {count} sign-ups over HTTP")
         for i in range(warmup):
             http_signup(app, f"w{tag}-{i}")
@@ -178,7 +187,7 @@ def run(ctx: Context) -> dict[str, Any]:
             posts.append(post)
             gets.append(get)
             total.append(post + get)
-        log(f"signup: {count} sign-ups through saas.signup.signup")
+        log(f"signup: {count} sign-ups through saas.signup.signup, pool empty (the fallback path)")
         for i in range(warmup):
             service_signup(app, f"v{tag}-{i}")
         service = [service_signup(app, f"s{tag}-{i}") for i in range(count)]
@@ -209,8 +218,22 @@ def run(ctx: Context) -> dict[str, Any]:
         row("… of which POST /signup, p50", post["p50"], "ms", None, fl["p50"], floor_label),
         row("… of which GET dashboard, p50", get["p50"], "ms"),
         row("… CPU time of the app process (all threads) per sign-up, p50", summary_ms(cpus)["p50"], "ms"),
-        row("Service only (saas.signup.signup), p50", svc["p50"], "ms", None, fl["p50"], floor_label),
-        row("Service only (saas.signup.signup), p95", svc["p95"], "ms", None, fl["p95"], floor_label),
+        row(
+            "Service only, pool empty (builds the schema itself), p50",
+            svc["p50"],
+            "ms",
+            None,
+            fl["p50"],
+            floor_label,
+        ),
+        row(
+            "Service only, pool empty (builds the schema itself), p95",
+            svc["p95"],
+            "ms",
+            None,
+            fl["p95"],
+            floor_label,
+        ),
         row("Part: password hash (argon2id), p50", hashes["p50"], "ms"),
         row(
             "Part: tenant schema (create_tenant_schema), p50",
@@ -237,11 +260,13 @@ def run(ctx: Context) -> dict[str, Any]:
                 "notes": [
                     "HTTP: Flask test client, a new client per sign-up; the timed part is POST /signup "
                     "(form with CSRF token) and the GET of the workspace dashboard it redirects to. "
-                    "Loading the form beforehand is not timed.",
+                    "Loading the form beforehand is not timed. Sign-up claims a tenant schema from the pool "
+                    "that a job keeps ready (public.schema_pool), as in production; the pool was filled "
+                    "before the series.",
                     "Sign-up = validate the address, create the user, queue the verification email (outbox "
                     "row + RQ job after commit), registry row, tenant schema from cached DDL stamped at head, "
-                    "owner membership, audit event — one transaction. The argon2id password hash (argon2-cffi "
-                    "defaults: t=3, m=64 MiB, p=4) runs in a thread while the database builds the schema.",
+                    "owner membership, audit event — one transaction. The argon2id password hash (OWASP's "
+                    "parameters: t=2, m=19 MiB, p=1) runs in a thread while the database works.",
                     f"The tenant schema has {n_tables} tables and {n_indexes} secondary indexes (every module's models); its "
                     "cost grows with each module.",
                     "Floor: `CREATE SCHEMA` plus the same CREATE TABLE/INDEX statements as raw SQL in one "

@@ -38,7 +38,7 @@ def db_group() -> None:
 def db_upgrade(workers: int | None, batch: int | None, tenant_ids: tuple[int, ...]) -> None:
     """Upgrade the shared schema, then every tenant not yet at head."""
     from saas.extensions import db
-    from saas.migrate import upgrade_shared, upgrade_tenants
+    from saas.migrate import discard_stale_pool, upgrade_shared, upgrade_tenants
 
     cfg = current_app.config
     upgrade_shared(db.engine)
@@ -50,9 +50,11 @@ def db_upgrade(workers: int | None, batch: int | None, tenant_ids: tuple[int, ..
         only=tenant_ids or None,
         progress=lambda done, total: click.echo(f"  tenants {done}/{total}", err=True),
     )
+    stale = discard_stale_pool(db.engine)  # pooled schemas left behind by this upgrade; the job refills
     click.echo(
         f"shared schema at head; tenants: {len(result.upgraded)} upgraded, {result.at_head} already at head, "
         f"{len(result.failed)} failed ({result.seconds:.2f}s)"
+        + (f"; {stale} stale pooled schemas dropped" if stale else "")
     )
     for tenant_id, error in result.failed.items():
         click.echo(f"  tenant {tenant_id} failed and stays at its old revision: {error}", err=True)

@@ -65,11 +65,14 @@ class Config:
     MIGRATION_WORKERS = int(os.environ.get("CRM_MIGRATION_WORKERS", "4"))
     MIGRATION_BATCH = int(os.environ.get("CRM_MIGRATION_BATCH", "50"))
     MIGRATION_LOCK_TIMEOUT = os.environ.get("CRM_MIGRATION_LOCK_TIMEOUT", "5s")
+    # Tenant schemas kept ready ahead of sign-ups (refilled by a job); 0 turns the pool off.
+    SCHEMA_POOL_SIZE = int(os.environ.get("CRM_SCHEMA_POOL_SIZE", "5"))
     DEV_PAGES = ENV_NAME != "production"
     TESTING = False
 
 
 class TestConfig(Config):
     TESTING = True
+    SCHEMA_POOL_SIZE = 0  # tests that use the pool fill it themselves
     WTF_CSRF_ENABLED = True
     SQLALCHEMY_ENGINE_OPTIONS = {**Config.SQLALCHEMY_ENGINE_OPTIONS, "pool_size": 5, "max_overflow": 5}

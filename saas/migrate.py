@@ -209,21 +209,112 @@ def create_tenant_schema(conn: Connection, tenant_id: int, schema: str) -> None:
     once (see tenant_ddl) and the whole schema, its alembic_version stamp and the registry's revision
     row go to the server as one script: one round trip.
     """
+    head = tenant_head()
+    conn.exec_driver_sql(
+        _schema_script(conn, schema, head) + ";\n"
+        "insert into public.tenant_schema_versions (tenant_id, revision, updated_at) "
+        f"values ({int(tenant_id)}, '{head}', now())"
+    )
+
+
+def _schema_script(conn: Connection, schema: str, head: str) -> str:
     if not SCHEMA_RE.match(schema):
         raise ValueError(f"bad schema name: {schema!r}")
-    head = tenant_head()
     if not re.fullmatch(r"\w+", head):
         raise ValueError(f"odd revision id: {head!r}")
     script = tenant_ddl(conn.dialect).replace(f'"{_SENTINEL}"', f'"{schema}"')
-    conn.exec_driver_sql(
+    return (
         f'create schema "{schema}";\n{script};\n'
         # The version table exactly as Alembic makes it (same primary key name), so both paths agree.
         f'create table "{schema}".alembic_version (version_num varchar(32) not null, '
         "constraint alembic_version_pkc primary key (version_num));\n"
-        f"insert into \"{schema}\".alembic_version (version_num) values ('{head}');\n"
-        "insert into public.tenant_schema_versions (tenant_id, revision, updated_at) "
-        f"values ({int(tenant_id)}, '{head}', now())"
+        f"insert into \"{schema}\".alembic_version (version_num) values ('{head}')"
     )
+
+
+# The schema pool: sign-up claims a schema made ahead of time instead of running the DDL itself.
+
+
+def fill_schema_pool(engine: Engine, size: int) -> int:
+    """Top the pool up to `size` schemas at head (one transaction each); returns how many were made."""
+    head = tenant_head()
+    made = 0
+    with engine.connect() as lock:
+        # One filler at a time, or two jobs would both see the pool short and overfill it.
+        if not lock.execute(text("select pg_try_advisory_lock(7431002)")).scalar_one():
+            return 0
+        try:
+            have = lock.execute(
+                text("select count(*) from public.schema_pool where revision = :h"), {"h": head}
+            ).scalar_one()
+            lock.commit()
+            made = _fill(engine, head, max(0, size - have))
+        finally:
+            lock.execute(text("select pg_advisory_unlock(7431002)"))
+            lock.commit()
+    return made
+
+
+def _fill(engine: Engine, head: str, count: int) -> int:
+    made = 0
+    for _ in range(count):
+        with engine.begin() as conn:
+            tenant_id = conn.execute(
+                text("select nextval(pg_get_serial_sequence('public.tenants', 'id'))")
+            ).scalar_one()
+            schema = f"t_{tenant_id}"
+            conn.exec_driver_sql(_schema_script(conn, schema, head))
+            conn.execute(
+                text(
+                    "insert into public.schema_pool (tenant_id, schema_name, revision, created_at) values (:i, :s, :h, now())"
+                ),
+                {"i": tenant_id, "s": schema, "h": head},
+            )
+        made += 1
+    return made
+
+
+def claim_pooled_schema(conn: Connection) -> tuple[int, str] | None:
+    """Take one pooled schema at head in the caller's transaction (a rollback puts it back), or None."""
+    head = tenant_head()
+    row = conn.execute(
+        text(
+            "delete from public.schema_pool where tenant_id = (select tenant_id from public.schema_pool "
+            "where revision = :h order by tenant_id limit 1 for update skip locked) returning tenant_id, schema_name"
+        ),
+        {"h": head},
+    ).first()
+    if row is None:
+        return None
+    tenant_id, schema = int(row[0]), str(row[1])
+    if schema != f"t_{tenant_id}" or not SCHEMA_RE.match(schema):
+        raise ValueError(f"bad pooled schema: {schema!r}")
+    return tenant_id, schema
+
+
+def record_pooled_version(conn: Connection, tenant_id: int) -> None:
+    """The registry's revision row for a claimed schema (once its tenants row exists)."""
+    conn.execute(
+        text(
+            "insert into public.tenant_schema_versions (tenant_id, revision, updated_at) values (:i, :h, now())"
+        ),
+        {"i": tenant_id, "h": tenant_head()},
+    )
+
+
+def discard_stale_pool(engine: Engine) -> int:
+    """Drop pooled schemas not at head (after a tenant-track upgrade); the pool refills at head."""
+    head = tenant_head()
+    dropped = 0
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text("delete from public.schema_pool where revision <> :h returning schema_name"), {"h": head}
+        ).scalars()
+        for schema in rows:
+            if SCHEMA_RE.match(schema):
+                conn.exec_driver_sql(f'drop schema if exists "{schema}" cascade')
+                dropped += 1
+    return dropped
 
 
 _SENTINEL = "TENANT_SCHEMA_SENTINEL"  # upper case: always rendered quoted, so it is replaced safely

@@ -125,6 +125,21 @@ class TenantSchemaVersion(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class SchemaPool(db.Model):
+    """Empty tenant schemas made ahead of time at head, so a sign-up only has to claim one.
+
+    Each reserves its tenant id from the tenants sequence; its schema is t_<tenant_id>.
+    """
+
+    __tablename__ = "schema_pool"
+    __table_args__ = SHARED
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    schema_name: Mapped[str] = mapped_column(String(63), unique=True)
+    revision: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class EmailOutbox(db.Model):
     """Every email the platform sends; the send job works from here so a retry never sends twice."""
 

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from saas import accounts, audit, i18n, tenancy
 from saas.accounts import AccountError
 from saas.extensions import db
-from saas.migrate import create_tenant_schema
+from saas.mail import after_commit
+from saas.migrate import claim_pooled_schema, create_tenant_schema, record_pooled_version
 from saas.models import Membership, Tenant, User
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -93,18 +94,37 @@ def slug_problem(slug: str) -> str | None:
 
 def provision(name: str, slug: str, owner: User) -> Tenant:
     """Create the registry row, the schema at head and the owner's membership in the caller's transaction."""
-    tenant_id = db.session.execute(
-        text("select nextval(pg_get_serial_sequence('public.tenants', 'id'))")
-    ).scalar_one()
+    # A schema made ahead of time by the pool job when there is one; else built here, same result.
+    pooled = claim_pooled_schema(db.session.connection())
+    if pooled is not None:
+        tenant_id = pooled[0]
+    else:
+        tenant_id = db.session.execute(
+            text("select nextval(pg_get_serial_sequence('public.tenants', 'id'))")
+        ).scalar_one()
     tenant = Tenant(id=tenant_id, slug=slug, name=name, schema_name=f"t_{tenant_id}")
     db.session.add(tenant)
     db.session.flush()
-    create_tenant_schema(db.session.connection(), tenant.id, tenant.schema_name)
+    if pooled is None:
+        create_tenant_schema(db.session.connection(), tenant.id, tenant.schema_name)
+    else:
+        record_pooled_version(db.session.connection(), tenant.id)
+    after_commit(_refill_pool)
     db.session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role="owner"))
     db.session.flush()
     with tenancy.bound(tenant.id, tenant.schema_name, tenant.slug):
         audit.record("workspace_created", "tenant", tenant.id, summary=name)
     return tenant
+
+
+def _refill_pool() -> None:
+    from flask import current_app
+
+    from workers.maintenance import refill_schema_pool
+    from workers.queues import enqueue
+
+    if current_app.config["SCHEMA_POOL_SIZE"] > 0:
+        enqueue(refill_schema_pool, queue_name="low")
 
 
 _hasher_pool: ThreadPoolExecutor | None = None

@@ -21,3 +21,15 @@ def purge_expired_links(older_than_days: int = 30) -> int:
         )
         db.session.commit()
         return result.rowcount
+
+
+def refill_schema_pool(size: int | None = None) -> int:
+    """Top the pool of ready tenant schemas up to SCHEMA_POOL_SIZE (idempotent: never past the size)."""
+    from flask import current_app
+
+    from saas.extensions import db
+    from saas.migrate import fill_schema_pool
+
+    with job_context():
+        target = current_app.config["SCHEMA_POOL_SIZE"] if size is None else size
+        return fill_schema_pool(db.engine, target)

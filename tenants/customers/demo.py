@@ -6,8 +6,6 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from faker import Faker
-
 from saas.extensions import db
 from tenants.customers import people, search
 from tenants.customers.models import STAGES, Activity, Company, Contact, CustomField, LifecycleChange, Task
@@ -25,6 +23,8 @@ CALLS = ["Intro call", "Follow-up on the quote", "Renewal talk", "Support escala
 
 def seed(tenant: Any, rng: random.Random, companies: int = 40, contacts_per: int = 4) -> None:
     """Add sample customers to the bound demo tenant (called with the tenant bound, committed by the caller)."""
+    from faker import Faker  # imported here: Faker is slow to import and only the demo needs it
+
     fakers = {loc: Faker(loc) for loc in ("en_US", "zh_CN", "zh_TW", "th_TH")}
     for fake in fakers.values():
         fake.seed_instance(rng.randint(0, 10_000))
