@@ -353,33 +353,41 @@ def _company_values(viewer: Viewer, data: dict[str, Any], company: Company | Non
     return values
 
 
-def create_company(viewer: Viewer, data: dict[str, Any]) -> Company:
-    values = _company_values(viewer, data, None)
+def _create(viewer: Viewer, kind: str, model: type, values: dict[str, Any], data: dict[str, Any]) -> Any:
+    """Insert a company or contact with its first stage recorded and its search grams indexed."""
     stage = _stage(data.get("lifecycle_stage"))
-    company = Company(**values, lifecycle_stage=stage, created_by=viewer.user_id)
-    db.session.add(company)
+    record = model(**values, lifecycle_stage=stage, created_by=viewer.user_id)
+    db.session.add(record)
     db.session.flush()
-    _record_stage(viewer, company, None, stage)
-    search.index("company", [company.id])
+    _record_stage(viewer, record, None, stage)
+    search.index(kind, [record.id])
     db.session.commit()
-    return company
+    return record
+
+
+def _update(viewer: Viewer, kind: str, record: Any, values: dict[str, Any], data: dict[str, Any]) -> Any:
+    """Write cleaned values into a company or contact; re-index it only if its searchable text changed."""
+    stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
+    changed = search.changes(record, values)
+    if changed:
+        search.forget(kind, [record.id])
+    for key, value in values.items():
+        setattr(record, key, value)
+    if stage:
+        set_stage(viewer, record, stage)
+    if changed:
+        search.index(kind, [record.id])
+    db.session.commit()
+    return record
+
+
+def create_company(viewer: Viewer, data: dict[str, Any]) -> Company:
+    return _create(viewer, "company", Company, _company_values(viewer, data, None), data)
 
 
 def update_company(viewer: Viewer, company_id: int, data: dict[str, Any]) -> Company:
     company = get_company(viewer, company_id)
-    values = _company_values(viewer, data, company)
-    stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
-    changed = search.changes(company, values)
-    if changed:
-        search.forget("company", [company.id])
-    for key, value in values.items():
-        setattr(company, key, value)
-    if stage:
-        set_stage(viewer, company, stage)
-    if changed:
-        search.index("company", [company.id])
-    db.session.commit()
-    return company
+    return _update(viewer, "company", company, _company_values(viewer, data, company), data)
 
 
 def _delete_own_rows(
@@ -511,32 +519,12 @@ def _contact_values(viewer: Viewer, data: dict[str, Any], contact: Contact | Non
 
 
 def create_contact(viewer: Viewer, data: dict[str, Any]) -> Contact:
-    values = _contact_values(viewer, data, None)
-    stage = _stage(data.get("lifecycle_stage"))
-    contact = Contact(**values, lifecycle_stage=stage, created_by=viewer.user_id)
-    db.session.add(contact)
-    db.session.flush()
-    _record_stage(viewer, contact, None, stage)
-    search.index("contact", [contact.id])
-    db.session.commit()
-    return contact
+    return _create(viewer, "contact", Contact, _contact_values(viewer, data, None), data)
 
 
 def update_contact(viewer: Viewer, contact_id: int, data: dict[str, Any]) -> Contact:
     contact = get_contact(viewer, contact_id)
-    values = _contact_values(viewer, data, contact)
-    stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
-    changed = search.changes(contact, values)
-    if changed:
-        search.forget("contact", [contact.id])
-    for key, value in values.items():
-        setattr(contact, key, value)
-    if stage:
-        set_stage(viewer, contact, stage)
-    if changed:
-        search.index("contact", [contact.id])
-    db.session.commit()
-    return contact
+    return _update(viewer, "contact", contact, _contact_values(viewer, data, contact), data)
 
 
 def delete_contact(viewer: Viewer, contact_id: int) -> None:
