@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -76,3 +77,21 @@ def dev_mail_message(msg_id: str):  # noqa: ANN201
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     body = msg.get_body(preferencelist=("plain",))
     return render("site/dev_mail_message.html", msg=msg, body=body.get_content() if body else "")
+
+
+@bp.get("/files/<token>")
+def stored_file(token: str):  # noqa: ANN201
+    """A local-folder download link made by saas.storage (S3 gives presigned URLs instead)."""
+    from flask import send_file
+
+    from saas.storage import LocalStorage, resolve_link, storage
+
+    found = resolve_link(token)
+    if found is None:
+        message = _("This download link has expired or is not valid.")
+        return render("errors/error.html", None, 410, status_code=410, message=message)
+    area, key, filename = found
+    store = storage(area)
+    if not isinstance(store, LocalStorage) or not store.path(key).is_file():
+        abort(404)
+    return send_file(store.path(key), as_attachment=True, download_name=filename, max_age=0)

@@ -24,7 +24,7 @@ def register(app: Flask) -> None:
     def _helpers() -> dict:
         from saas import current_locale
         from saas.permissions import can, role_for
-        from tenants.registry import NAV
+        from tenants.registry import ADMIN_MENU, NAV
 
         def role_name(key: str) -> str:
             return (
@@ -38,6 +38,7 @@ def register(app: Flask) -> None:
             "current_locale": current_locale,
             "role_name": role_name,
             "nav_items": lambda: [i for i in NAV if can(i.module)],
+            "admin_items": lambda: [i for i in ADMIN_MENU if can(*i.permission)],
         }
 
     app.register_blueprint(site_bp)

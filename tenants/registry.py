@@ -3,6 +3,7 @@
 - Importing a module's models here adds its tables to every tenant schema.
 - DEMO_SEEDERS: functions (tenant, rng) that add sample records to the demo workspace.
 - NAV: (permission module, label, endpoint) entries for the top navigation.
+- ADMIN_MENU: further entries of the Admin menu (`add_admin_item`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,22 @@ def _nav() -> list[NavItem]:
 
 
 NAV: list[NavItem] = _nav()
+
+
+class AdminItem:
+    """An entry of the Admin menu, shown to those with `permission` (module, action)."""
+
+    def __init__(self, permission: tuple[str, str], label: Any, endpoint: str, icon: str) -> None:
+        self.permission, self.label, self.endpoint, self.icon = permission, label, endpoint, icon
+
+
+# Filled by packages that add admin pages (billing, backups, privacy...), in menu order.
+ADMIN_MENU: list[AdminItem] = []
+
+
+def add_admin_item(permission: tuple[str, str], label: Any, endpoint: str, icon: str = "bi-gear") -> None:
+    if all(item.endpoint != endpoint for item in ADMIN_MENU):
+        ADMIN_MENU.append(AdminItem(permission, label, endpoint, icon))
 
 
 def set_nav_endpoint(module: str, endpoint: str) -> None:

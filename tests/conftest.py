@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.factories import Factory
+from tests.factories import Factory, unique
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NO = int(re.sub(r"\D", "", WORKER) or 0)
@@ -110,3 +111,36 @@ def make_client(app):
 
     app.test_client_class = CsrfClient
     return app.test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3(app, monkeypatch):
+    """moto's standalone S3 API server on a free port; the app's store points at a fresh bucket."""
+    pytest.importorskip("moto.server")
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    bucket = unique("crm-files-").lower().replace(" ", "")
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket=bucket)
+    monkeypatch.setitem(app.config, "CRM_S3_BUCKET", bucket)
+    monkeypatch.setitem(app.config, "CRM_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setitem(app.config, "CRM_S3_PREFIX", "attachments")
+    yield client, bucket
+    server.stop()

@@ -9,19 +9,18 @@ contacts here; other modules add theirs with register_record_type).
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from saas import tenancy
 from saas.extensions import db
+from saas.storage import LocalStorage, S3Storage, setting
+from saas.storage import storage as shared_storage
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import Attachment
 from tenants.customers.people import Viewer
@@ -97,75 +96,12 @@ def check_record(viewer: Viewer, record_type: str, record_id: int) -> Any:
 # Storage --------------------------------------------------------------------------------------
 
 
-def _setting(name: str, default: Any = None) -> Any:
-    value = current_app.config.get(name)
-    if value in (None, ""):
-        value = os.environ.get(name, default)
-    return value if value not in ("",) else default
-
-
 def max_bytes() -> int:
-    return int(_setting("CRM_ATTACHMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
-
-
-class LocalStorage:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, key: str) -> Path:
-        if not re.fullmatch(r"\d+/[0-9a-f]{32}", key):
-            raise ValueError("bad storage key")
-        return self.root / key
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-
-    def get(self, key: str) -> bytes | None:
-        path = self._path(key)
-        return path.read_bytes() if path.is_file() else None
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-
-class S3Storage:
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
-        import boto3
-
-        self.bucket, self.prefix = bucket, prefix
-        self.client = boto3.client("s3", endpoint_url=endpoint_url or None)
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix.rstrip('/')}/{key}" if self.prefix else key
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentType=content_type,
-            ServerSideEncryption="AES256",
-        )
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
-
-    def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+    return int(setting("CRM_ATTACHMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
 def storage() -> LocalStorage | S3Storage:
-    bucket = _setting("CRM_S3_BUCKET")
-    if bucket:
-        return S3Storage(bucket, _setting("CRM_S3_PREFIX", "") or "", _setting("CRM_S3_ENDPOINT_URL"))
-    return LocalStorage(Path(current_app.instance_path) / "attachments")
+    return shared_storage("attachments")
 
 
 # Services -------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import random
-import socket
 from pathlib import Path
 
 import pytest
@@ -162,38 +161,6 @@ def test_unknown_record_type_is_not_attachable(app, crm):
 
 
 # S3, against moto's standalone S3 API server --------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3(app, monkeypatch):
-    pytest.importorskip("moto.server")
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    bucket = unique("crm-files-").lower().replace(" ", "")
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=bucket)
-    monkeypatch.setitem(app.config, "CRM_S3_BUCKET", bucket)
-    monkeypatch.setitem(app.config, "CRM_S3_ENDPOINT_URL", endpoint)
-    monkeypatch.setitem(app.config, "CRM_S3_PREFIX", "attachments")
-    yield client, bucket
-    server.stop()
 
 
 def test_s3_storage(app, crm, login, s3):

@@ -1,0 +1,24 @@
+"""emails sent from the CRM
+
+Revision ID: 7d2c9e410002
+Revises: 7d2c9e410001
+Create Date: 2026-12-02 10:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "7d2c9e410002"
+down_revision = "7d2c9e410001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""encryption of sensitive fields
+
+Revision ID: 7d2c9e410004
+Revises: 7d2c9e410003
+Create Date: 2026-12-02 10:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "7d2c9e410004"
+down_revision = "7d2c9e410003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
