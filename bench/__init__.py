@@ -32,8 +32,9 @@ DOCS = ROOT / "docs"
 BENCHMARKS = {
     "signup": "bench.signup",
     "migrations": "bench.migrations",
-    "search": "bench.search",
+    "million": "bench.million",
     "imports": "bench.imports",
+    "backups": "bench.backups",
 }
 
 

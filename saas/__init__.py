@@ -76,6 +76,12 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     from saas import views
 
     views.register(app)
+    from saas.console.views import bp as console_bp
+
+    app.register_blueprint(console_bp)  # /console: platform operators only
+    from saas.billing.webhooks import bp as stripe_webhook_bp
+
+    app.register_blueprint(stripe_webhook_bp)  # POST /billing/stripe/webhook
 
     from saas.cli import register_cli
 

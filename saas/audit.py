@@ -19,6 +19,8 @@ from saas.tenancy import current_tenant, is_tenant_table
 
 # Never written into the log, whatever table they sit in.
 SECRET_FIELDS = {"password_hash", "token_hash", "api_token_hash"}
+# Derived from other columns (the search index): their changes say nothing the audit log needs.
+DERIVED_FIELDS = {"search_text", "search_grams"}
 
 
 @dataclass(frozen=True)
@@ -52,26 +54,32 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _redacted(value: Any) -> str | None:
+    return None if value is None else "<encrypted>"
+
+
 def _changes(obj: Any, action: str) -> dict[str, list[Any]]:
     state = inspect(obj)
     out: dict[str, list[Any]] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in SECRET_FIELDS:
+        if key in SECRET_FIELDS or key in DERIVED_FIELDS:
             continue
+        # An encrypted column (saas.crypto.EncryptedText): that it changed, never its plaintext.
+        shown = _redacted if getattr(attr.columns[0].type, "audit_redacted", False) else _plain
         hist = state.attrs[key].history
         if action == "insert":
             value = hist.added[0] if hist.added else getattr(obj, key, None)
             if value is not None:
-                out[key] = [None, _plain(value)]
+                out[key] = [None, shown(value)]
         elif action == "delete":
             value = (hist.deleted or hist.unchanged or [None])[0]
-            out[key] = [_plain(value), None]
+            out[key] = [shown(value), None]
         elif hist.has_changes():
             before = hist.deleted[0] if hist.deleted else None
             after = hist.added[0] if hist.added else None
             if before != after:
-                out[key] = [_plain(before), _plain(after)]
+                out[key] = [shown(before), shown(after)]
     return out
 
 
@@ -129,6 +137,14 @@ def record(
     from saas.extensions import db
 
     db.session.execute(insert(_audit_table()), [_row(action, entity, entity_id, changes or {}, summary)])
+
+
+def record_many(action: str, entity: str, events: list[tuple[Any, str]]) -> None:
+    """Several explicit events of one kind, (entity id, summary) each, in one statement (bulk writes)."""
+    from saas.extensions import db
+
+    if events:
+        db.session.execute(insert(_audit_table()), [_row(action, entity, i, {}, s) for i, s in events])
 
 
 def install(session_class: type[Session]) -> None:

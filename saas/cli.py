@@ -23,6 +23,16 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(tenants_group)
     app.cli.add_command(worker)
     app.cli.add_command(demo)
+    from saas.backups.cli import backup, backups_group, restore
+
+    app.cli.add_command(backup)
+    app.cli.add_command(restore)
+    app.cli.add_command(backups_group)
+    from saas.console.cli import platform_admin_group
+    from saas.keys_cli import keys_group
+
+    app.cli.add_command(keys_group)
+    app.cli.add_command(platform_admin_group)
 
 
 @click.group("db", help="Migrations: the shared schema, then every tenant.")

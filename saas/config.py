@@ -68,11 +68,24 @@ class Config:
     # Tenant schemas kept ready ahead of sign-ups (refilled by a job); 0 turns the pool off.
     SCHEMA_POOL_SIZE = int(os.environ.get("CRM_SCHEMA_POOL_SIZE", "5"))
     DEV_PAGES = ENV_NAME != "production"
+    # Billing (saas.billing): off, with seats unlimited, while STRIPE_SECRET_KEY is empty. The prices
+    # (or plans) are per seat; STRIPE_API_BASE points the client elsewhere (tests: localstripe).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    STRIPE_PRICE_MONTHLY = os.environ.get("STRIPE_PRICE_MONTHLY", "")
+    STRIPE_PRICE_YEARLY = os.environ.get("STRIPE_PRICE_YEARLY", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+    # Sensitive fields (saas.crypto): Fernet keys, newest first, comma-separated; and the blind-index
+    # secret. Required in production; elsewhere, when unset, development keys derive from SECRET_KEY.
+    CRM_ENCRYPTION_KEYS = os.environ.get("CRM_ENCRYPTION_KEYS", "")
+    CRM_BLIND_INDEX_KEY = os.environ.get("CRM_BLIND_INDEX_KEY", "")
     TESTING = False
 
 
 class TestConfig(Config):
     TESTING = True
     SCHEMA_POOL_SIZE = 0  # tests that use the pool fill it themselves
+    STRIPE_SECRET_KEY = ""  # billing off unless a test turns it on
+    STRIPE_WEBHOOK_SECRET = ""
     WTF_CSRF_ENABLED = True
     SQLALCHEMY_ENGINE_OPTIONS = {**Config.SQLALCHEMY_ENGINE_OPTIONS, "pool_size": 5, "max_overflow": 5}

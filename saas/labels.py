@@ -37,6 +37,9 @@ AUDIT_ACTIONS: dict[str, Any] = {
     "role_change": lazy_pgettext("audit", "Changed a role"),
     "deactivate": lazy_pgettext("audit", "Removed access"),
     "reactivate": lazy_pgettext("audit", "Restored access"),
+    "workspace_suspended": lazy_pgettext("audit", "Suspended the workspace"),
+    "workspace_reactivated": lazy_pgettext("audit", "Reactivated the workspace"),
+    "rotate_keys": lazy_pgettext("audit", "Re-encrypted sensitive values"),
 }
 
 # AuditEvent.entity: explicit events name a kind of record, the session hook a table name.
@@ -112,6 +115,9 @@ AUDIT_FIELDS: dict[str, Any] = {
     "options": _l("Choices"),
     "position": _l("Position"),
     "record_type": _l("For"),
+    "sensitive": _l("Sensitive"),
+    "custom": _l("Custom fields"),
+    "status": _l("Status"),
     "updated_at": _l("Updated"),
 }
 
@@ -163,6 +169,12 @@ def audit_value(field: str, value: Any) -> str:
         return "; ".join(
             f"{MODULES.get(m, m)}: {', '.join(str(ACTIONS.get(a, a)) for a in actions)}"
             for m, actions in value.items()
+        )
+    if field == "custom" and isinstance(value, dict):
+        # A sensitive field's value is sealed ({"enc": token, "bi": index}): say so, show no token.
+        sealed = _("(encrypted)")
+        return "; ".join(
+            f"{k}: {sealed if isinstance(v, dict) and 'enc' in v else v}" for k, v in value.items()
         )
     if field.endswith("_at") and isinstance(value, str):
         try:

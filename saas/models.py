@@ -158,3 +158,8 @@ class EmailOutbox(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+from saas.backups import models as _backups  # noqa: E402,F401
+from saas.billing import models as _billing  # noqa: E402,F401
+from saas.compliance import models as _compliance  # noqa: E402,F401

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from saas import accounts, audit, i18n, tenancy
 from saas.accounts import AccountError
+from saas.billing.services import start_trial
 from saas.extensions import db
 from saas.mail import after_commit
 from saas.migrate import claim_pooled_schema, create_tenant_schema, record_pooled_version
@@ -31,6 +32,7 @@ RESERVED = {
     "billing",
     "blog",
     "cdn",
+    "console",
     "dashboard",
     "dev",
     "docs",
@@ -111,6 +113,7 @@ def provision(name: str, slug: str, owner: User) -> Tenant:
         record_pooled_version(db.session.connection(), tenant.id)
     after_commit(_refill_pool)
     db.session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role="owner"))
+    start_trial(tenant.id)  # billing: 14 days free, one row, no call to Stripe
     db.session.flush()
     with tenancy.bound(tenant.id, tenant.schema_name, tenant.slug):
         audit.record("workspace_created", "tenant", tenant.id, summary=name)

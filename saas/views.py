@@ -6,6 +6,7 @@ from flask import Flask, g, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from saas.crypto import CryptoError
 from saas.extensions import login_manager
 from saas.pages import render, wants_partial
 
@@ -70,6 +71,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(405)
     def _method(_err):  # noqa: ANN001, ANN202
         return _error(405, _("This address does not take that kind of request."))
+
+    @app.errorhandler(CryptoError)
+    def _crypto(err: CryptoError):  # noqa: ANN202
+        from saas.extensions import db
+
+        db.session.rollback()
+        app.logger.error("encryption: %s", err)  # the operator's message (saas.crypto); no value in it
+        return _error(
+            500,
+            _("Encrypted data could not be read: an encryption key is missing or wrong. Tell the operators."),
+        )
 
     @app.errorhandler(500)
     def _server_error(_err):  # noqa: ANN001, ANN202

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from saas import audit, tenancy
+from saas.billing import access as billing_access
 from saas.extensions import db
 from saas.models import Membership, Tenant
 from saas.monitoring import tag_tenant
@@ -50,6 +52,16 @@ def _bind_tenant():  # noqa: ANN202
     )
     if member is None:
         abort(404)
+    if tenant.status == "suspended":  # by a platform operator (saas.console); data kept, nothing served
+        return render(
+            "workspace/suspended.html",
+            "_partials/error_message.html",
+            403,
+            status_code=403,
+            message=_(
+                "Its data is kept, but nobody can use it for now. Contact support to have it reactivated."
+            ),
+        )
     tenancy.bind(tenant.id, tenant.schema_name, tenant.slug)
     actor = audit.current_actor()
     audit.set_actor(audit.Actor(current_user.id, current_user.email, actor.ip, actor.request_id))
@@ -57,6 +69,9 @@ def _bind_tenant():  # noqa: ANN202
     g.tenant = tenant
     g.membership = member
     g.role = role_for(member.role)
+    refused = billing_access.refuse_when_read_only()  # billing: read-only workspaces take no writes
+    if refused is not None:
+        return refused
     return None
 
 
@@ -68,6 +83,9 @@ def dashboard():  # noqa: ANN201
 
 
 def _register_modules() -> None:
+    from saas.backups.views import bp as backups_bp
+    from saas.billing.views import bp as billing_bp
+    from saas.compliance.views import bp as privacy_bp
     from tenants.admin.views import bp as admin_bp
     from tenants.api.pages import bp as api_tokens_bp
     from tenants.customers.views import bp as customers_bp
@@ -76,6 +94,9 @@ def _register_modules() -> None:
     bp.register_blueprint(admin_bp)
     bp.register_blueprint(customers_bp)
     bp.register_blueprint(api_tokens_bp)
+    bp.register_blueprint(billing_bp)
+    bp.register_blueprint(backups_bp)
+    bp.register_blueprint(privacy_bp)
     set_nav_endpoint("customers", "workspace.customers.contacts")
 
 

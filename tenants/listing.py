@@ -52,6 +52,7 @@ KIND_OPS: dict[str, tuple[str, ...]] = {
     "tags": ("has", "empty", "notempty"),
     "bool": ("eq",),
     "ref": ("eq", "empty", "notempty"),
+    "secret": ("eq",),  # an encrypted value: found by its exact value (a blind index), nothing else
 }
 NO_VALUE_OPS = {"empty", "notempty"}
 PAGE_SIZE = 50
@@ -69,7 +70,7 @@ FilterBuilder = Callable[[str, Any], ColumnElement]
 class Field:
     """One field a list can filter or sort on.
 
-    kind: text / number / date / datetime / choice / multi / tags / bool / ref (an id).
+    kind: text / number / date / datetime / choice / multi / tags / bool / ref (an id) / secret.
     expr: the SQL expression (for text, sort uses lower(expr)).
     build: optional custom filter builder (op, value) -> clause, e.g. JSONB containment.
     """

@@ -13,10 +13,12 @@ from typing import Any
 
 import tenants.admin.models  # noqa: F401
 import tenants.api.models  # noqa: F401
+import tenants.customers.duplicate_models  # noqa: F401
 import tenants.customers.extra_models  # noqa: F401
 import tenants.customers.imports.models  # noqa: F401
 import tenants.customers.list_models  # noqa: F401
 import tenants.customers.models  # noqa: F401
+import tenants.customers.privacy  # noqa: F401 - consent ledger; customers' exporter and eraser
 
 DEMO_SEEDERS: list[Callable[[Any, Any], None]] = []
 

@@ -364,6 +364,32 @@ ROUTE_FORMS: dict = {  # endpoint -> () -> form
     "workspace.customers.check_import": lambda: {"col-0": "name", "col-1": "email"},
     "workspace.customers.start_import": dict,
     "workspace.customers.undo_import": dict,
+    "workspace.backups.run": dict,
+    # Privacy (saas/compliance/views.py). Deleting the workspace needs its address typed: not here.
+    "workspace.privacy.export_contact": dict,
+    "workspace.privacy.erase_contact": lambda: {"confirm": "ERASE"},
+    "workspace.privacy.export_member": dict,
+    "workspace.privacy.erase_member": lambda: {"confirm": "ERASE"},
+    "workspace.privacy.download": dict,
+    "workspace.privacy.export_workspace": dict,
+    "workspace.privacy.retention": lambda: {"contact_months": "0", "audit_days": "0"},
+    "workspace.privacy.cancel_deletion": dict,
+    # Billing (off in tests unless a test turns it on: each answers 302 back to the billing page).
+    "workspace.billing.checkout": lambda: {"plan": "monthly"},
+    "workspace.billing.portal": dict,
+    "workspace.billing.seats": lambda: {"seats": "3"},
+    "workspace.customers.email_company": lambda: {
+        "to_address": f"{unique('to')}@example.com",
+        "subject": "Route test",
+        "body": "Hello",
+    },
+    "workspace.customers.email_contact": lambda: {"subject": "Route test", "body": "Hello"},
+    "workspace.customers.email_send_again": dict,
+    # Duplicates: no records chosen in the form, so an allowed request is refused with a message (302).
+    "workspace.customers.merge_contacts": dict,
+    "workspace.customers.merge_companies": dict,
+    "workspace.customers.dismiss_contacts": dict,
+    "workspace.customers.dismiss_companies": dict,
 }
 
 
@@ -415,15 +441,45 @@ def _import(app: Flask, tenant: TenantInfo) -> int:
     return make_import(app, tenant)
 
 
+def _privacy_export(app: Flask, tenant: TenantInfo, _route: Route | None = None) -> int:
+    """A finished, unexpired export of the tenant (shared table privacy_exports)."""
+    from datetime import UTC, datetime, timedelta
+
+    from saas.compliance.models import PrivacyExport
+    from saas.extensions import db
+
+    with app.app_context():
+        row = PrivacyExport(
+            tenant_id=tenant.id,
+            kind="tenant",
+            status="done",
+            storage_key=f"compliance/{tenant.id}/{unique('route')}.zip",
+            finished_at=datetime.now(UTC),
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+        db.session.add(row)
+        db.session.commit()
+        row_id = row.id
+        db.session.remove()
+    return row_id
+
+
 # How to make a fresh record of a tenant for an id in a workspace URL (<int:membership_id>, ...).
 # Add an entry for a new kind of id: argument name -> function (app, tenant, route) -> id.
 ID_MAKERS: dict = {
+    "export_id": _privacy_export,
     "membership_id": _member_for,
     "invitation_id": lambda app, tenant, _route: add_invitation(app, tenant),
     "role_id": lambda app, tenant, _route: add_role(app, tenant, {"customers": ["view"]}),
     "company_id": _company,
     "contact_id": lambda app, tenant, _route: add_tenant_row(
-        app, tenant, f"{_CUSTOMERS}:Contact", first_name="Ann", last_name="Lee", full_name="Ann Lee"
+        app,
+        tenant,
+        f"{_CUSTOMERS}:Contact",
+        first_name="Ann",
+        last_name="Lee",
+        full_name="Ann Lee",
+        email=f"{unique('ann')}@example.com",  # so the email route has someone to write to
     ),
     "field_id": lambda app, tenant, _route: add_tenant_row(
         app,

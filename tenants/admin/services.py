@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from saas import accounts, audit, i18n
 from saas.accounts import AccountError
+from saas.billing import services as billing
 from saas.extensions import db
 from saas.models import Invitation, Membership, Tenant, User
 from saas.permissions import ACTIONS, BUILTIN_ROLES, MODULES, role_for
@@ -93,6 +94,8 @@ def set_active(actor_role: str, membership_id: int, active: bool) -> Membership:
         return target
     if not active:
         _guard_owner_change(actor_role, target, None)
+    else:
+        billing.check_seat_available(target.tenant_id)  # a seat must be paid for (billing on)
     target.is_active = active
     target.deactivated_at = None if active else datetime.now(UTC)
     user = db.session.get(User, target.user_id)
@@ -103,6 +106,7 @@ def set_active(actor_role: str, membership_id: int, active: bool) -> Membership:
         {"is_active": [not active, active]},
         summary=user.email,
     )
+    billing.seats_changed(target.tenant_id)
     db.session.commit()
     return target
 
@@ -136,6 +140,7 @@ def invite(actor_role: str, inviter: User, email: str, role: str) -> Invitation:
     )
     if already is not None:
         raise AccountError(_("This person is already a member of the workspace."), "email")
+    billing.check_seat_available(bound.id)  # past the paid seats: add seats first (billing on)
     raw, digest = accounts.new_token()
     days = current_app.config["INVITE_TOKEN_DAYS"]
     inv = Invitation(
@@ -175,6 +180,7 @@ def revoke_invitation(invitation_id: int) -> None:
         raise LookupError(invitation_id)
     inv.revoked_at = datetime.now(UTC)
     audit.record("invite_revoked", "invitation", inv.id, summary=inv.email)
+    billing.seats_changed(inv.tenant_id)
     db.session.commit()
 
 
@@ -234,6 +240,7 @@ def accept_invitation(raw: str, user: User | None, name: str = "", password: str
             audit.record("invite_accepted", "invitation", inv.id, summary=user.email)
     finally:
         audit._actor.reset(token)
+    billing.seats_changed(tenant.id)
     db.session.commit()
     return tenant, user
 

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from tenants import listing as generic_listing
 from tenants.customers import listing, people, services, tasks, timeline
 from tenants.customers.errors import CustomerError
+from tenants.customers.fields import plain_values
 from tenants.customers.models import ACTIVITY_KINDS, STAGES
 from tenants.customers.people import Viewer
 from tenants.customers.sanitize import plain_text
@@ -29,7 +30,11 @@ STR_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 STAGE: dict[str, Any] = {"type": "string", "enum": list(STAGES)}
 CUSTOM: dict[str, Any] = {
     "type": "object",
-    "description": "Custom field values by key (see the workspace's custom fields).",
+    "description": (
+        "Custom field values by key (see the workspace's custom fields). Values of sensitive fields are "
+        "stored encrypted; their filter cf_<key> matches the exact value only (case, spaces and "
+        "punctuation aside)."
+    ),
 }
 
 
@@ -228,7 +233,7 @@ COMPANIES = Resource(
         Prop("source", STR),
         Prop("lifecycle_stage", STAGE),
         *ADDRESS,
-        Prop("custom", CUSTOM),
+        Prop("custom", CUSTOM, get=lambda r: plain_values(r.custom)),
         *STAMPS,
     ],
     list=_list_companies,
@@ -268,7 +273,7 @@ CONTACTS = Resource(
         Prop("source", STR),
         Prop("lifecycle_stage", STAGE),
         *ADDRESS,
-        Prop("custom", CUSTOM),
+        Prop("custom", CUSTOM, get=lambda r: plain_values(r.custom)),
         *STAMPS,
     ],
     list=_list_contacts,

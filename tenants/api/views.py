@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from saas import audit, ratelimit, tenancy
+from saas.billing import access as billing_access
 from saas.extensions import csrf, db
 from saas.models import Membership, Tenant, User
 from saas.monitoring import tag_tenant
@@ -77,6 +78,10 @@ def _authenticate() -> ResponseReturnValue | None:
     user = db.session.get(User, token.user_id) if member is not None else None
     if user is None:
         raise ApiError(401)
+    if tenant.status == "suspended":  # by a platform operator (saas.console): tokens stop, data is kept
+        raise ApiError(
+            403, _("This workspace is suspended; its API tokens do not work until it is reactivated.")
+        )
     _rate_limit(tenant.id, token.id)
     actor = audit.current_actor()
     audit.set_actor(audit.Actor(user.id, user.email, actor.ip, actor.request_id))
@@ -84,6 +89,9 @@ def _authenticate() -> ResponseReturnValue | None:
     g.tenant, g.membership, g.role = tenant, member, role_for(member.role)
     g.api_user, g.api_token_id = user, token.id
     tokens.touch(token)
+    refused = billing_access.api_refusal()  # billing: a read-only workspace takes no writes
+    if refused is not None:
+        return refused
     return None
 
 

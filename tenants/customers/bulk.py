@@ -4,10 +4,12 @@ Only records the viewer may see are touched: the ids a page sends are filtered t
 visibility rule, so an id of a hidden record or of another workspace is silently left out.
 Every change goes through the ORM, so the audit hook records it field by field.
 
-A batch keeps what undo needs (a BulkBatch row): the previous owner or tags of each record, or,
-for a delete, the deleted rows as JSON (the record, the timeline entries, tasks and stage history
-that were about it alone) plus the links the database cut (ON DELETE SET NULL). Undo puts back
-exactly that, within UNDO_WINDOW, by the user who made the batch.
+A delete goes through services.delete_records, the one delete path of a single record, the API
+and this (set-based: a few statements for any number of records). A batch keeps what undo needs (a
+BulkBatch row): the previous owner or tags of each record, or, for a delete, the deleted rows as
+JSON, taken just before (the record, the timeline entries, tasks, stage history and reminder-rule
+marks that were about it alone) plus the links the database cut (ON DELETE SET NULL). Undo puts
+back exactly that, within UNDO_WINDOW, by the user who made the batch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from saas.extensions import db
 from saas.tenancy import qualified
 from tenants.customers import search, services
 from tenants.customers.errors import CustomerError, NotFound
+from tenants.customers.extra_models import RuleTask
 from tenants.customers.list_models import BulkBatch
 from tenants.customers.models import Activity, Company, Contact, LifecycleChange, Task
 from tenants.customers.people import Viewer, is_active_member
@@ -121,8 +124,12 @@ def _tag(viewer: Viewer, record_type: str, records: list[Any], action: str, valu
 
 
 def _rows_json(table: str, where: str, params: dict[str, Any]) -> list[dict]:
+    return _rows_json_by(table, where, params, "id")
+
+
+def _rows_json_by(table: str, where: str, params: dict[str, Any], key: str) -> list[dict]:
     sql = (
-        "select coalesce(jsonb_agg(to_jsonb(t) order by t.id), '[]'::jsonb) "
+        f"select coalesce(jsonb_agg(to_jsonb(t) order by t.{key}), '[]'::jsonb) "
         f"from {qualified(table)} t where {where}"
     )
     return db.session.execute(text(sql), params).scalar_one()
@@ -140,6 +147,10 @@ def _delete(viewer: Viewer, record_type: str, records: list[Any]) -> BulkBatch:
     before["rows"]["lifecycle_changes"] = _rows_json(
         "lifecycle_changes", "t.record_type = :rtype and t.record_id = any(:ids)", params
     )
+    if record_type == "company":  # the reminder rule's mark on its tasks (goes with the company)
+        before["rows"]["rule_tasks"] = _rows_json_by(
+            "rule_tasks", "t.company_id = any(:ids)", params, "task_id"
+        )
     # Rows that stay but lose their link (ON DELETE SET NULL): id -> the record they pointed at.
     links: dict[str, dict[str, int]] = {}
     cut: list[tuple[str, Any]] = [("activities", Activity), ("tasks", Task)]
@@ -153,17 +164,7 @@ def _delete(viewer: Viewer, record_type: str, records: list[Any]) -> BulkBatch:
             kept.pop(str(entry["id"]), None)
         links[name] = kept
     before["links"] = links
-    search.forget(record_type, ids)
-    for record in records:
-        services._delete_own_rows(
-            record_type,
-            record.id,
-            getattr(Activity, col),
-            getattr(Activity, other),
-            getattr(Task, col),
-            getattr(Task, other),
-        )
-        db.session.delete(record)
+    services.delete_records(record_type, records)  # the same delete as one record's, for all at once
     return _batch(viewer, record_type, "delete", "", before)
 
 
@@ -237,6 +238,11 @@ def _restore(batch: BulkBatch) -> None:
         for row in _populate(own_model, rows.get(name, [])):
             ref = row.record_id if name == "lifecycle_changes" else getattr(row, col)
             if ref in restored and db.session.get(own_model, row.id) is None:
+                db.session.add(row)
+    db.session.flush()
+    for row in _populate(RuleTask, rows.get("rule_tasks", [])):
+        if row.company_id in restored and db.session.get(Task, row.task_id) is not None:
+            if db.session.get(RuleTask, row.task_id) is None:
                 db.session.add(row)
     link_models = {"activities": Activity, "tasks": Task, "contacts": Contact}
     for name, links in batch.before.get("links", {}).items():

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 from tenants import listing as generic_listing
 from tenants.customers import listing
+from tenants.customers.fields import reveal
 from tenants.customers.models import CustomField
 from tenants.customers.people import Viewer
 
@@ -45,7 +46,8 @@ def neutralise(value: Any) -> Any:
 
 def _custom(d: CustomField) -> tuple[str, Callable[[Any], Any]]:
     key, label = d.key, d.label  # read now: the rows are written after the request's session is gone
-    return label, lambda r: r[0].custom.get(key) if isinstance(r[0].custom, dict) else None
+    # reveal: a sensitive value is decrypted (exporting needs the export permission already).
+    return label, lambda r: reveal(r[0].custom.get(key)) if isinstance(r[0].custom, dict) else None
 
 
 def columns(

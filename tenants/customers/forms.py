@@ -20,7 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from tenants.customers.fields import RECORD_LABELS, TYPE_LABELS
+from tenants.customers.fields import RECORD_LABELS, TYPE_LABELS, plain_values
 from tenants.customers.models import CustomField
 from tenants.customers.services import SIZES, STAGE_LABELS
 
@@ -126,8 +126,9 @@ def with_custom_fields(form_class: type[FlaskForm], defs: list[CustomField]) -> 
 def custom_initial(defs: list[CustomField], values: dict[str, Any] | None) -> dict[str, Any]:
     """Form data for the custom fields from a record's stored values."""
     out: dict[str, Any] = {}
+    plain = plain_values(values)  # sensitive values decrypted for the form
     for d in defs:
-        value = (values or {}).get(d.key)
+        value = plain.get(d.key)
         if d.field_type == "date" and isinstance(value, str):
             try:
                 value = date.fromisoformat(value)
@@ -183,6 +184,13 @@ class CustomFieldForm(FlaskForm):
     )
     field_type = SelectField(_l("Type"), choices=list(TYPE_LABELS.items()), validate_choice=False)
     options = TextAreaField(_l("Choices"), description=_l("One per line (for the choice types)."))
+    sensitive = BooleanField(
+        _l("Sensitive"),
+        description=_l(
+            "Stored encrypted (text, number and date fields). Lists find it by its exact value only "
+            "and cannot sort on it."
+        ),
+    )
 
 
 class CustomFieldEditForm(FlaskForm):

@@ -26,7 +26,9 @@ CUSTOM_KINDS = {
 
 def custom_list_fields(model: Any, defs: list[CustomField]) -> list[listing.Field]:
     return [
-        listing.json_field(
+        _sensitive_field(model, d)
+        if d.sensitive
+        else listing.json_field(
             model.custom,
             d.key,
             CUSTOM_KINDS[d.field_type],
@@ -35,6 +37,26 @@ def custom_list_fields(model: Any, defs: list[CustomField]) -> list[listing.Fiel
         )
         for d in defs
     ]
+
+
+def _sensitive_field(model: Any, d: CustomField) -> listing.Field:
+    """An encrypted field: "is" by its blind index (containment, so the GIN index serves it); no sort."""
+    # A copy outside the session: exports run the query after the request's session has committed.
+    snap = CustomField(
+        record_type=d.record_type, key=d.key, label=d.label, field_type=d.field_type, options=list(d.options)
+    )
+
+    def build(_op: str, value: Any) -> Any:
+        return model.custom.contains({snap.key: {"bi": custom_fields.index_of(snap, str(value))}})
+
+    return listing.Field(
+        key=f"cf_{d.key}",
+        label=d.label,
+        expr=model.custom[d.key]["bi"].astext,
+        kind="secret",
+        sortable=False,
+        build=build,
+    )
 
 
 def _stages() -> list[tuple[str, Any]]:

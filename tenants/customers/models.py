@@ -17,7 +17,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -45,6 +44,18 @@ def _custom() -> Mapped[dict]:
     return mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
 
+class SearchMixin:
+    """Derived by tenants.customers.search from the searchable fields; never edited by hand.
+    Deferred: pages and lists don't load them. Last in the table, where their migration put them."""
+
+    search_text: Mapped[str] = mapped_column(
+        Text, default="", server_default="", deferred=True, sort_order=1000
+    )
+    search_grams: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]"), deferred=True, sort_order=1001
+    )
+
+
 def _created() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -61,7 +72,7 @@ class AddressMixin:
     country: Mapped[str] = mapped_column(String(120), default="")
 
 
-class Company(AddressMixin, db.Model):
+class Company(AddressMixin, SearchMixin, db.Model):
     __tablename__ = "companies"
 
     id: Mapped[int] = id_column()
@@ -87,6 +98,7 @@ class Company(AddressMixin, db.Model):
         Index("ix_companies_created_at_id", "created_at", "id"),
         Index("ix_companies_domain", "domain"),
         Index("ix_companies_tags", "tags", postgresql_using="gin"),
+        Index("ix_companies_search_grams", "search_grams", postgresql_using="gin"),
         Index(
             "ix_companies_custom",
             "custom",
@@ -97,7 +109,7 @@ class Company(AddressMixin, db.Model):
     )
 
 
-class Contact(AddressMixin, db.Model):
+class Contact(AddressMixin, SearchMixin, db.Model):
     __tablename__ = "contacts"
 
     id: Mapped[int] = id_column()
@@ -135,6 +147,7 @@ class Contact(AddressMixin, db.Model):
         Index("ix_contacts_email", "email"),
         Index("ix_contacts_company_id", "company_id"),
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
+        Index("ix_contacts_search_grams", "search_grams", postgresql_using="gin"),
         Index(
             "ix_contacts_custom",
             "custom",
@@ -183,6 +196,10 @@ class CustomField(db.Model):
     options: Mapped[list[str]] = _texts()
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
+    # Values stored encrypted, with a blind index for exact-value filters (tenants.customers.fields).
+    # Set when the field is made and never changed, like its type. (Last: columns added by migrations
+    # come last in the table, and a schema made from the models must have the same order.)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Activity(db.Model):
@@ -192,6 +209,7 @@ class Activity(db.Model):
     __table_args__ = (
         Index("ix_activities_company_occurred", "company_id", "occurred_at", "id"),
         Index("ix_activities_contact_occurred", "contact_id", "occurred_at", "id"),
+        Index("ix_activities_outbox_id", "outbox_id", unique=True),
         TENANT,
     )
 
@@ -209,6 +227,11 @@ class Activity(db.Model):
     # Details of a kind: {"from": "lead", "to": "prospect"}, {"duration_min": 15, "direction": "out"}, ...
     meta: Mapped[dict] = _custom()
     created_at: Mapped[datetime] = _created()
+    # An email sent from the CRM (tenants.customers.emails): to whom, the shared outbox row that carries
+    # it (no foreign key across schemas) and where it is: queued, retrying, sent or failed.
+    email_to: Mapped[str | None] = mapped_column(String(254))
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    email_status: Mapped[str | None] = mapped_column(String(20))
 
 
 class Task(db.Model):
@@ -261,20 +284,3 @@ class TeamMember(db.Model):
 
     team_id: Mapped[int] = mapped_column(ForeignKey("tenant.teams.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-
-
-class SearchGram(db.Model):
-    """The global search's index: the distinct character bigrams of each record's searchable text.
-
-    Kept by tenants.customers.search (index / forget, called from the services' write paths). kind:
-    1 company, 2 contact. Only a filter for candidates: every hit is checked against the record's
-    real text, so a stale gram can cost a little time but never shows a wrong result. Collation "C":
-    grams compare byte-wise, the fastest B-tree there is, and no language rule applies to them.
-    """
-
-    __tablename__ = "search_grams"
-    __table_args__ = TENANT
-
-    gram: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
-    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

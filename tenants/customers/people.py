@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -35,17 +36,25 @@ class Viewer:
         return cls(int(current_user.id), getattr(role, "visibility", "own") or "own")
 
 
+def _member_rows() -> list[tuple[int, str, bool]]:
+    """(user id, name, active) of the bound tenant's members, by name; once per request, as a page
+    asks for them several times (owner names of a list, owner choices of its filters, ...)."""
+    tenant_id = require_tenant().id
+    cache = g.setdefault("_member_rows", {}) if has_request_context() else {}
+    if tenant_id not in cache:
+        stmt = (
+            select(User.id, User.name, Membership.is_active)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.tenant_id == tenant_id)
+            .order_by(User.name, User.id)
+        )
+        cache[tenant_id] = [(uid, name, active) for uid, name, active in db.session.execute(stmt)]
+    return cache[tenant_id]
+
+
 def members(active_only: bool = True) -> list[tuple[int, str]]:
     """(user id, name) of the bound tenant's members, by name."""
-    stmt = (
-        select(User.id, User.name)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.tenant_id == require_tenant().id)
-        .order_by(User.name, User.id)
-    )
-    if active_only:
-        stmt = stmt.where(Membership.is_active.is_(True))
-    return [(uid, name) for uid, name in db.session.execute(stmt)]
+    return [(uid, name) for uid, name, active in _member_rows() if active or not active_only]
 
 
 def is_active_member(user_id: int) -> bool:
@@ -66,12 +75,7 @@ def names(user_ids: Iterable[int | None]) -> dict[int, str]:
     ids = {i for i in user_ids if i}
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(User.id, User.name)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.tenant_id == require_tenant().id, User.id.in_(ids))
-    )
-    return {uid: name for uid, name in rows}
+    return {uid: name for uid, name, _active in _member_rows() if uid in ids}
 
 
 def owner_choices(blank: str | None = None) -> list[tuple[str, str]]:

@@ -1,123 +1,146 @@
 """Global search of companies and contacts: by any part of a name, email, phone or company name.
 
-Built-in PostgreSQL only (no pg_trgm, no unaccent). The index is the tenant table search_grams
-(gram, kind, record_id): the distinct character bigrams of each whitespace-separated word of a
-record's searchable text, plus every non-ASCII character on its own, so a single Chinese character
-("伟") is a query too. The searchable text ("haystack") is one SQL expression per kind:
-lower(normalize(text, NFKC)) of the names and emails, and the digits alone of each phone number.
+Built-in PostgreSQL only (no pg_trgm, no unaccent). Each company and contact row carries two derived
+columns, kept by this module:
+- search_text: the record's searchable text, normalised (NFKC, lower case) — its names and emails,
+  and the digits alone of each phone number;
+- search_grams: the distinct character bigrams of each word of search_text, plus every non-ASCII
+  character on its own (so a single Chinese character, "伟", is a query too), under a GIN index.
 
-A query is normalised the same way (by the server, so both sides use the same lower()), cut into
-words (a query that looks like a phone number becomes its digits), and each word into grams.
-Candidates come from the rarest gram (counted up to COUNT_CAP each), narrowed by index probes for
-the next rarest ones, and capped at SCAN_CAP; then each candidate is checked against the record's
-real text (every word must occur in it), filtered by the viewer's visibility and ranked: names that
-start with the first word first, then shorter names. Contacts of the companies found are found too.
+One rule computes both, in Python (`derive`), for the index and for the query alike: the ORM events
+below refresh them whenever a record's searchable fields change, an import computes them for the
+rows it COPYs, and any other writer that goes around the ORM calls `index(kind, ids)`.
 
-The index is a filter, never the truth: a stale gram costs a probe, not a wrong result. The services
-call `forget` before they change or delete a record's searchable fields and `index` after; any
-other writer (an import, a merge, a seeder) calls `index` for the ids it wrote, or `reindex_all`.
+A query is normalised and cut into words the same way (a query that looks like a phone number
+becomes its digits), and each word into grams. Candidates are the rows whose grams contain all of
+the query's (`search_grams @> ...`, a GIN lookup), capped at SCAN_CAP; each candidate is then checked
+against search_text (every word must occur in it), filtered by the viewer's visibility and ranked:
+names that start with the first word first, then shorter names. Contacts of the companies found
+are found too.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, case, cast, exists, func, literal_column, select, text
+from sqlalchemy import bindparam, case, event, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
 from saas.extensions import db
-from saas.tenancy import qualified
-from tenants.customers.models import Company, Contact, SearchGram
+from tenants.customers.models import Company, Contact
 from tenants.customers.people import Viewer
 from tenants.customers.visibility import owned_by_visible
 
-KINDS = {"company": 1, "contact": 2}
-TABLES = {"company": "companies", "contact": "contacts"}
+MODELS = {"company": Company, "contact": Contact}
 MAX_QUERY = 100  # characters of a query that count
-COUNT_CAP = 2000  # a gram's postings are counted up to this many
 SCAN_CAP = 5000  # candidates taken from the index before they are checked
-PROBES = 4  # further grams (the next rarest) that must be in the index too
 PHONE_QUERY_RE = re.compile(r"^[+(]*[0-9][0-9 ().\-/]*$")
-
-_PHONE_DIGITS = (
-    "translate(regexp_replace(normalize(array_to_string(r.phones, '|'), NFKC), '[^0-9|]', '', 'g'), '|', ' ')"
-)
-# The searchable text of a record of table alias "r": the one definition the index and the checks use.
-HAYSTACK = {
-    "company": f"concat_ws(' ', lower(normalize(concat_ws(' ', r.name, r.domain), NFKC)), {_PHONE_DIGITS})",
-    "contact": (
-        "concat_ws(' ', lower(normalize(concat_ws(' ', r.full_name, r.email, "
-        f"array_to_string(r.emails, ' ')), NFKC)), {_PHONE_DIGITS})"
-    ),
-}
-NAME = {"company": "lower(normalize(r.name, NFKC))", "contact": "lower(normalize(r.full_name, NFKC))"}
-
-# (gram, record_id) of the records of `table` matching `where`; the same rule as `query_grams`.
-_GRAMS = """
-select distinct g.gram, r.id as record_id
-from {table} r
-cross join lateral regexp_split_to_table({haystack}, '\\s+') as t(word)
-cross join lateral (
-    select substr(t.word, i, 2) from generate_series(1, char_length(t.word) - 1) as i
-    union all
-    select ch from regexp_split_to_table(t.word, '') as ch where ascii(ch) > 127
-) as g(gram)
-where {where}
-"""
+NOT_DIGIT_RE = re.compile(r"[^0-9]")
 
 
-def _grams_sql(kind: str, where: str) -> str:
-    return _GRAMS.format(table=qualified(TABLES[kind]), haystack=HAYSTACK[kind], where=where)
+def normalise(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).lower()
+
+
+def haystack(kind: str, values: dict[str, Any]) -> str:
+    """The searchable text of a record, from its field values."""
+    if kind == "company":
+        parts = [values.get("name") or "", values.get("domain") or ""]
+    else:
+        parts = [values.get("full_name") or "", values.get("email") or "", *(values.get("emails") or [])]
+    phones = [NOT_DIGIT_RE.sub("", unicodedata.normalize("NFKC", p)) for p in values.get("phones") or []]
+    return " ".join(w for w in normalise(" ".join(parts)).split() + phones if w)
+
+
+def grams_of(words: list[str], singles: bool = True) -> list[str]:
+    """Bigrams of each word, and (singles) each non-ASCII character alone; distinct, sorted."""
+    grams: set[str] = set()
+    for word in words:
+        grams.update(word[i : i + 2] for i in range(len(word) - 1))
+        if singles:
+            grams.update(ch for ch in word if ord(ch) > 127)
+    return sorted(grams)
+
+
+def derive(kind: str, values: dict[str, Any]) -> tuple[str, list[str]]:
+    """(search_text, search_grams) of a record."""
+    text_ = haystack(kind, values)
+    return text_, grams_of(text_.split())
+
+
+def array_literal(items: list[str]) -> str:
+    """PostgreSQL's text form of a text[] (for COPY writers: much faster than adapting a list)."""
+    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+
+
+def derive_for_copy(kind: str, values: dict[str, Any]) -> tuple[str, str]:
+    """derive(), with the grams as an array literal, for rows written with COPY."""
+    text_, grams = derive(kind, values)
+    return text_, array_literal(grams)
 
 
 def index(kind: str, ids: list[int]) -> None:
-    """Add the grams of these records (call after they are written and flushed)."""
+    """Refresh the derived columns of these records from their stored fields (for writers that go
+    around the ORM, e.g. raw SQL updates); the ORM's own writes are covered by the events below."""
     if not ids:
         return
     db.session.flush()
-    sql = (
-        f"insert into {qualified('search_grams')} (gram, kind, record_id) "
-        f"select gram, :kind, record_id from ({_grams_sql(kind, 'r.id = any(:ids)')}) x "
-        "on conflict do nothing"
-    )
-    db.session.execute(text(sql), {"kind": KINDS[kind], "ids": list(ids)})
+    model = MODELS[kind]
+    fields = SEARCHED[kind]
+    rows = db.session.execute(select(model.id, *(getattr(model, f) for f in fields)).where(model.id.in_(ids)))
+    params = []
+    for row in rows:
+        text_, grams = derive(kind, dict(zip(fields, row[1:], strict=True)))
+        params.append({"rid": row.id, "t": text_, "g": grams})
+    if params:
+        table = model.__table__
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("rid"))
+            # updated_at kept: refreshing derived columns is not a change of the record.
+            .values(search_text=bindparam("t"), search_grams=bindparam("g"), updated_at=table.c.updated_at)
+        )
+        db.session.execute(stmt, params, execution_options={"synchronize_session": False})
 
 
 def forget(kind: str, ids: list[int]) -> None:
-    """Remove the grams of these records as they are stored now (call before changing or deleting them)."""
-    if not ids:
-        return
-    sql = (
-        f"delete from {qualified('search_grams')} s using ({_grams_sql(kind, 'r.id = any(:ids)')}) x "
-        "where s.kind = :kind and s.gram = x.gram and s.record_id = x.record_id"
-    )
-    db.session.execute(text(sql), {"kind": KINDS[kind], "ids": list(ids)})
+    """Nothing to do any more: a record's search data lives in its own row. (Kept until its callers go.)"""
 
 
-def reindex_all() -> None:
-    """Rebuild the whole index of the bound tenant (after a bulk load that bypassed the services)."""
-    db.session.flush()
-    db.session.execute(text(f"delete from {qualified('search_grams')}"))
-    for kind in KINDS:
-        db.session.execute(
-            text(
-                f"insert into {qualified('search_grams')} (gram, kind, record_id) "
-                f"select gram, :kind, record_id from ({_grams_sql(kind, 'true')}) x"
-            ),
-            {"kind": KINDS[kind]},
-        )
+def reindex_all(batch: int = 5000) -> None:
+    """Refresh every record of the bound tenant (after a bulk load that bypassed the ORM)."""
+    for kind, model in MODELS.items():
+        last = 0
+        while True:
+            ids = list(
+                db.session.scalars(select(model.id).where(model.id > last).order_by(model.id).limit(batch))
+            )
+            if not ids:
+                break
+            index(kind, ids)
+            last = ids[-1]
 
 
 SEARCHED = {"company": ("name", "domain", "phones"), "contact": ("full_name", "email", "emails", "phones")}
 
 
-def changes(record: Company | Contact, values: dict[str, Any]) -> bool:
-    """Whether writing `values` into `record` changes its searchable text (and so its grams)."""
-    keys = SEARCHED["company" if isinstance(record, Company) else "contact"]
-    return any(key in values and values[key] != getattr(record, key) for key in keys)
+def _refresh(kind: str, fields: tuple[str, ...]) -> Any:
+    def listener(_mapper: Any, _connection: Any, target: Any) -> None:
+        state = db.inspect(target)
+        if state.persistent and not any(state.attrs[f].history.has_changes() for f in fields):
+            return
+        target.search_text, target.search_grams = derive(kind, {f: getattr(target, f) for f in fields})
+
+    return listener
+
+
+for _kind, _model in MODELS.items():
+    event.listen(_model, "before_insert", _refresh(_kind, SEARCHED[_kind]))
+    event.listen(_model, "before_update", _refresh(_kind, SEARCHED[_kind]))
 
 
 # Searching ---------------------------------------------------------------------------------------
@@ -151,93 +174,53 @@ def words_of(normalised: str) -> list[str]:
     """The words of a normalised query; a phone-like query is one word of its digits."""
     normalised = normalised.strip()
     if PHONE_QUERY_RE.match(normalised) and sum(c.isdigit() for c in normalised) >= 3:
-        return [re.sub(r"[^0-9]", "", normalised)]
-    return [w for w in re.split(r"\s+", normalised) if w]
+        return [NOT_DIGIT_RE.sub("", normalised)]
+    return normalised.split()
 
 
 def query_grams(words: list[str]) -> list[str]:
-    """The index grams every match must have (the same rule as _GRAMS)."""
-    grams: list[str] = []
-    for word in words:
-        grams.extend(word[i : i + 2] for i in range(len(word) - 1))
-        if len(word) == 1 and ord(word) > 127:
-            grams.append(word)
-    return list(dict.fromkeys(grams))
+    """The grams every match must have: bigrams of each word; a one-character word is its own gram
+    when it is not ASCII (a single Chinese character), else too short to look up."""
+    grams = grams_of(words, singles=False)
+    grams += [w for w in words if len(w) == 1 and ord(w) > 127]
+    return sorted(set(grams))
 
 
-def normalise(query: str) -> str:
-    """lower(normalize(query, NFKC)) by the server, so the query and the index agree to the letter."""
-    return db.session.execute(text("select lower(normalize(:q, NFKC))"), {"q": query}).scalar_one() or ""
-
-
-def _gram_counts(grams: list[str]) -> dict[tuple[str, int], int]:
-    sql = text(
-        f"select g.gram, k.kind, (select count(*) from (select 1 from {qualified('search_grams')} s "
-        "where s.gram = g.gram and s.kind = k.kind limit :cap) x) "
-        "from unnest(cast(:grams as text[])) as g(gram) cross join (values (1), (2)) as k(kind)"
+def _matches(
+    kind: str, viewer: Viewer, words: list[str], grams: list[str], cols: list[str], limit: int
+) -> Any:
+    """Rows (id, *cols) of `kind` matching every word: GIN candidates (capped), checked, ranked."""
+    model = MODELS[kind]
+    cand = (
+        select(model.id)
+        .where(model.search_grams.contains(bindparam("grams", grams, type_=ARRAY(Text))))
+        .limit(SCAN_CAP)
+        .cte("cand")
+        .prefix_with("materialized")  # the GIN lookup first, then the checks on at most SCAN_CAP rows
     )
-    rows = db.session.execute(sql, {"grams": grams, "cap": COUNT_CAP})
-    return {(gram, kind): n for gram, kind, n in rows}
-
-
-def _candidates(kind: str, grams: list[str], counts: dict[tuple[str, int], int]) -> list[int] | None:
-    """A capped list of record ids that have the rarest grams, or None when one gram is absent."""
-    k = KINDS[kind]
-    ranked = sorted(grams, key=lambda gram: counts.get((gram, k), 0))
-    if counts.get((ranked[0], k), 0) == 0:
-        return None
-    sg = SearchGram.__table__
-    first = sg.alias("g0")
-    stmt = select(first.c.record_id).where(first.c.gram == ranked[0], first.c.kind == k)
-    for i, gram in enumerate(ranked[1 : 1 + PROBES], start=1):
-        other = sg.alias(f"g{i}")
-        stmt = stmt.where(
-            exists().where(other.c.gram == gram, other.c.kind == k, other.c.record_id == first.c.record_id)
-        )
-    # Fetched first: joined in one statement, a visibility filter can tempt the planner into
-    # scanning the viewer's records instead (measured: 10x slower for an 'own' viewer).
-    return list(db.session.scalars(stmt.limit(SCAN_CAP))) or None
-
-
-def _checks(kind: str, words: list[str]) -> list[Any]:
-    haystack = literal_column(HAYSTACK[kind])
-    return [func.strpos(haystack, bindparam(f"w{i}", word, type_=Text)) > 0 for i, word in enumerate(words)]
-
-
-def _rank(kind: str, words: list[str]) -> list[Any]:
-    name = literal_column(NAME[kind])
-    prefix = case((func.starts_with(name, bindparam("w_first", words[0], type_=Text)), 0), else_=1)
-    return [prefix, func.char_length(name), literal_column("r.id")]
-
-
-def _companies(viewer: Viewer, words: list[str], cand: Any, limit: int) -> list[Hit]:
-    r = Company.__table__.alias("r")
+    name = func.lower(model.name if kind == "company" else model.full_name)
+    checks = [
+        func.strpos(model.search_text, bindparam(f"w{i}", word, type_=Text)) > 0
+        for i, word in enumerate(words)
+    ]
+    first = case((func.starts_with(name, bindparam("w_first", words[0], type_=Text)), 0), else_=1)
     stmt = (
-        select(r.c.id, r.c.name, r.c.phones, r.c.domain)
-        .where(r.c.id == any_(cast(cand, ARRAY(BigInteger))))
-        .where(owned_by_visible(viewer, r.c.owner_id), *_checks("company", words))
-        .order_by(*_rank("company", words))
+        select(model.id, *(getattr(model, c) for c in cols))
+        .where(model.id.in_(select(cand.c.id)), owned_by_visible(viewer, model.owner_id), *checks)
+        .order_by(first, func.char_length(name), model.id)
         .limit(limit)
     )
-    return [
-        Hit("company", row.id, row.name, email=row.domain, phone=(row.phones or [None])[0])
-        for row in db.session.execute(stmt)
-    ]
+    return db.session.execute(stmt)
 
 
-def _contacts(viewer: Viewer, words: list[str], cand: Any, limit: int) -> list[Hit]:
-    r = Contact.__table__.alias("r")
-    stmt = (
-        select(r.c.id, r.c.full_name, r.c.email, r.c.phones, r.c.company_id)
-        .where(r.c.id == any_(cast(cand, ARRAY(BigInteger))))
-        .where(owned_by_visible(viewer, r.c.owner_id), *_checks("contact", words))
-        .order_by(*_rank("contact", words))
-        .limit(limit)
-    )
-    return [
-        Hit("contact", row.id, row.full_name, row.email, (row.phones or [None])[0], row.company_id)
-        for row in db.session.execute(stmt)
-    ]
+def _companies(viewer: Viewer, words: list[str], grams: list[str], limit: int) -> list[Hit]:
+    rows = _matches("company", viewer, words, grams, ["name", "phones", "domain"], limit)
+    return [Hit("company", r.id, r.name, email=r.domain, phone=(r.phones or [None])[0]) for r in rows]
+
+
+def _contacts(viewer: Viewer, words: list[str], grams: list[str], limit: int) -> list[Hit]:
+    rows = _matches("contact", viewer, words, grams, ["full_name", "email", "phones", "company_id"], limit)
+    return [Hit("contact", r.id, r.full_name, r.email, (r.phones or [None])[0], r.company_id) for r in rows]
 
 
 def _contacts_of(viewer: Viewer, company_ids: list[int], skip: set[int], limit: int) -> list[Hit]:
@@ -287,13 +270,8 @@ def search(viewer: Viewer, query: str, limit: int = 8) -> Results:
     if not grams:
         results.too_short = True
         return results
-    counts = _gram_counts(grams)
-    cand = _candidates("company", grams, counts)
-    if cand is not None:
-        results.companies = _companies(viewer, words, cand, limit + 1)
-    cand = _candidates("contact", grams, counts)
-    if cand is not None:
-        results.contacts = _contacts(viewer, words, cand, limit + 1)
+    results.companies = _companies(viewer, words, grams, limit + 1)
+    results.contacts = _contacts(viewer, words, grams, limit + 1)
     direct = {hit.id for hit in results.contacts}
     results.contacts += _contacts_of(
         viewer, [hit.id for hit in results.companies], direct, limit + 1 - len(results.contacts)

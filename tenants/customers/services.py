@@ -354,29 +354,23 @@ def _company_values(viewer: Viewer, data: dict[str, Any], company: Company | Non
 
 
 def _create(viewer: Viewer, kind: str, model: type, values: dict[str, Any], data: dict[str, Any]) -> Any:
-    """Insert a company or contact with its first stage recorded and its search grams indexed."""
+    """Insert a company or contact with its first stage recorded (search columns: by the ORM event)."""
     stage = _stage(data.get("lifecycle_stage"))
     record = model(**values, lifecycle_stage=stage, created_by=viewer.user_id)
     db.session.add(record)
     db.session.flush()
     _record_stage(viewer, record, None, stage)
-    search.index(kind, [record.id])
     db.session.commit()
     return record
 
 
 def _update(viewer: Viewer, kind: str, record: Any, values: dict[str, Any], data: dict[str, Any]) -> Any:
-    """Write cleaned values into a company or contact; re-index it only if its searchable text changed."""
+    """Write cleaned values into a company or contact (its search columns follow by the ORM event)."""
     stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
-    changed = search.changes(record, values)
-    if changed:
-        search.forget(kind, [record.id])
     for key, value in values.items():
         setattr(record, key, value)
     if stage:
         set_stage(viewer, record, stage)
-    if changed:
-        search.index(kind, [record.id])
     db.session.commit()
     return record
 
@@ -390,23 +384,51 @@ def update_company(viewer: Viewer, company_id: int, data: dict[str, Any]) -> Com
     return _update(viewer, "company", company, _company_values(viewer, data, company), data)
 
 
-def _delete_own_rows(
-    record_type: str, record_id: int, activity_col: Any, activity_other: Any, task_col: Any, task_other: Any
-) -> None:
-    """Delete the timeline entries, tasks and stage history that belonged to this record alone (audited)."""
-    entries = db.session.execute(delete(Activity).where(activity_col == record_id, activity_other.is_(None)))
-    todo = db.session.execute(delete(Task).where(task_col == record_id, task_other.is_(None)))
-    history = db.session.execute(
-        delete(LifecycleChange).where(
-            LifecycleChange.record_type == record_type, LifecycleChange.record_id == record_id
+# (own, other) column of a timeline entry or task: one about this record and neither the other kind
+# of record belongs to this record alone and goes with it; one about both stays with the other.
+_OWN_COLUMNS = {"company": ("company_id", "contact_id"), "contact": ("contact_id", "company_id")}
+
+
+def delete_records(record_type: str, records: list[Any]) -> None:
+    """The one way companies and contacts are deleted: the pages, the API and bulk delete all come here.
+
+    With each record go the timeline entries, tasks and stage history that were about it alone (one
+    audit event per record counts them) and its search data; the database cuts the links of what
+    stays (ON DELETE SET NULL: a contact keeps existing without its company). The records themselves
+    are deleted through the ORM, so the audit hook logs each one with all its values. A few
+    statements for any number of records. The caller checks visibility first and commits.
+    """
+    ids = [r.id for r in records]
+    if not ids:
+        return
+    col, other = _OWN_COLUMNS[record_type]
+    counts: dict[int, list[int]] = {i: [0, 0, 0] for i in ids}
+    for n, model in enumerate((Activity, Task)):
+        own = getattr(model, col)
+        gone = db.session.scalars(
+            delete(model).where(own.in_(ids), getattr(model, other).is_(None)).returning(own)
         )
+        for record_id in gone:
+            counts[record_id][n] += 1
+    gone = db.session.scalars(
+        delete(LifecycleChange)
+        .where(LifecycleChange.record_type == record_type, LifecycleChange.record_id.in_(ids))
+        .returning(LifecycleChange.record_id)
     )
-    audit.record(
+    for record_id in gone:
+        counts[record_id][2] += 1
+    audit.record_many(
         "delete_related",
         "companies" if record_type == "company" else "contacts",
-        record_id,
-        summary=f"{entries.rowcount} timeline entries, {todo.rowcount} tasks, {history.rowcount} stage changes",
+        [
+            (record_id, f"{entries} timeline entries, {todo} tasks, {history} stage changes")
+            for record_id, (entries, todo, history) in counts.items()
+        ],
     )
+    search.forget(record_type, ids)
+    for record in records:
+        db.session.delete(record)
+    db.session.flush()
 
 
 def delete_company(viewer: Viewer, company_id: int) -> None:
@@ -414,12 +436,7 @@ def delete_company(viewer: Viewer, company_id: int) -> None:
 
     Its contacts stay (without a company); a call logged with one of them stays on that contact.
     """
-    company = get_company(viewer, company_id)
-    _delete_own_rows(
-        "company", company.id, Activity.company_id, Activity.contact_id, Task.company_id, Task.contact_id
-    )
-    search.forget("company", [company.id])
-    db.session.delete(company)
+    delete_records("company", [get_company(viewer, company_id)])
     db.session.commit()
 
 
@@ -528,10 +545,6 @@ def update_contact(viewer: Viewer, contact_id: int, data: dict[str, Any]) -> Con
 
 
 def delete_contact(viewer: Viewer, contact_id: int) -> None:
-    contact = get_contact(viewer, contact_id)
-    _delete_own_rows(
-        "contact", contact.id, Activity.contact_id, Activity.company_id, Task.contact_id, Task.company_id
-    )
-    search.forget("contact", [contact.id])
-    db.session.delete(contact)
+    """Delete a contact with what was about it alone; an entry also about its company stays there."""
+    delete_records("contact", [get_contact(viewer, contact_id)])
     db.session.commit()

@@ -176,6 +176,9 @@ def last_contact(record_type: str, record_id: int) -> datetime | None:
     column = Activity.company_id if record_type == "company" else Activity.contact_id
     return db.session.scalar(
         select(func.max(Activity.occurred_at)).where(
-            column == record_id, Activity.kind.in_(CONTACT_KINDS), Activity.occurred_at <= func.now()
+            column == record_id,
+            Activity.kind.in_(CONTACT_KINDS),
+            Activity.occurred_at <= func.now(),
+            Activity.email_status.is_distinct_from("failed"),  # an email that never went out is no contact
         )
     )

@@ -310,7 +310,11 @@ def _key_figures(record_type: str, record: Company | Contact, v: people.Viewer) 
 
 
 def _record_page(
-    record_type: str, record: Company | Contact, activity_form: ActivityForm | None = None, status: int = 200
+    record_type: str,
+    record: Company | Contact,
+    activity_form: ActivityForm | None = None,
+    status: int = 200,
+    email_form: Any = None,
 ) -> Any:
     v = viewer()
     defs = custom_fields.definitions(record_type)
@@ -332,7 +336,7 @@ def _record_page(
         figures=figures,
         panels=panels,
         stage_form=StageForm(stage=record.lifecycle_stage),
-        **timeline_context(record_type, record, activity_form),
+        **timeline_context(record_type, record, activity_form, email_form),
         owner_names=people.names(names_needed),
     )
 
@@ -345,9 +349,11 @@ def _visible_company(v: people.Viewer, company_id: int) -> Company | None:
 
 
 def timeline_context(
-    record_type: str, record: Any, activity_form: ActivityForm | None = None
+    record_type: str, record: Any, activity_form: ActivityForm | None = None, email_form: Any = None
 ) -> dict[str, Any]:
-    """What the timeline block needs: the log form, a page of entries and their authors' names."""
+    """What the timeline block needs: the log and email forms, a page of entries, their authors' names."""
+    from tenants.customers.views_emails import email_context
+
     form = activity_form or ActivityForm(formdata=None, kind=request.args.get("log", "note"))
     entries = timeline.timeline(
         viewer(), record_type, record.id, request.args if request.args.get("after") else {}
@@ -364,6 +370,7 @@ def timeline_context(
             ".company_timeline" if record_type == "company" else ".contact_timeline",
             **{f"{record_type}_id": record.id},
         ),
+        **email_context(record_type, record, email_form),
     }
 
 
@@ -488,14 +495,20 @@ def contact(contact_id: int) -> Any:
 
 
 def record_page(
-    record_type: str, record: Any, activity_form: ActivityForm | None = None, status: int = 200
+    record_type: str,
+    record: Any,
+    activity_form: ActivityForm | None = None,
+    status: int = 200,
+    email_form: Any = None,
 ) -> Any:
-    return _record_page(record_type, record, activity_form, status)
+    return _record_page(record_type, record, activity_form, status, email_form)
 
 
 from tenants.customers import (  # noqa: E402, F401
     builtin_panels,
     views_attachments,
+    views_duplicates,
+    views_emails,
     views_imports,
     views_lists,
     views_search,

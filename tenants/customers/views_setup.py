@@ -51,6 +51,7 @@ def new_field() -> Any:
                 form.field_type.data,
                 _lines(form.options.data),
                 form.key.data or "",
+                sensitive=bool(form.sensitive.data),
             )
         except CustomerError as err:
             form_errors(form, err)

@@ -7,11 +7,7 @@ Screenshots of the pages land in docs/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-import threading
-from pathlib import Path
 
 import pytest
 
@@ -19,23 +15,6 @@ from tests.factories import PASSWORD, run_jobs, unique
 from tests.saas.conftest import SmtpServer
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# `make screenshots` (CRM_SCREENSHOTS=1) refreshes the committed ones; other runs keep them out of git.
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("CRM_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "crm-screenshots"
-)
-VIEWPORT = {"width": 1280, "height": 860}
 
 
 @pytest.fixture
@@ -48,39 +27,7 @@ def inbox(app, monkeypatch):
     server.stop()
 
 
-@pytest.fixture
-def live_server(app, monkeypatch):
-    """The app on a real, threaded HTTP server on 127.0.0.1; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    # Links in emails are built from the request, so they point at this server.
-    monkeypatch.setitem(app.config, "SERVER_NAME", None)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def _shot(page, name: str, full_page: bool = False) -> None:  # noqa: ANN001
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
-
-
-def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, inbox):
+def test_signup_sign_out_in_and_invite_a_colleague(new_page, app, live_server, inbox, shot):
     from playwright.sync_api import expect
 
     base = live_server
@@ -90,14 +37,12 @@ def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, in
     owner_email = f"mali-{suffix}@example.com"
     colleague_email = f"wei-{suffix}@example.com"
 
-    owner = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    page = owner.new_page()
-    page.set_default_timeout(15_000)
+    page = new_page()
 
     # The landing page, then its call to action.
     page.goto(base + "/")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
-    _shot(page, "landing.png", full_page=True)
+    shot(page, "landing.png", full_page=True)
     page.get_by_role("link", name="Start your free 14-day trial").click()
     expect(page).to_have_url(base + "/signup")
 
@@ -108,14 +53,14 @@ def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, in
     page.get_by_label("Your name").fill("Mali Srisuk")
     page.get_by_label("Work email").fill(owner_email)
     page.get_by_label("Password").fill(PASSWORD)
-    _shot(page, "signup.png", full_page=True)
+    shot(page, "signup.png", full_page=True)
     page.get_by_role("button", name="Create workspace").click()
 
     # Straight into the new workspace.
     expect(page).to_have_url(f"{base}/{slug}/")
     expect(page.get_by_role("heading", name="Welcome, Mali Srisuk")).to_be_visible()
     expect(page.locator("[data-testid=member-count]")).to_have_text("1")
-    _shot(page, "dashboard.png", full_page=True)
+    shot(page, "dashboard.png", full_page=True)
 
     # Sign out, then back in.
     page.get_by_test_id("user-menu").click()
@@ -139,7 +84,7 @@ def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, in
     pending = page.locator("li", has_text=colleague_email)
     expect(pending).to_be_visible()
     expect(pending).to_contain_text("Sales")
-    _shot(page, "people.png", full_page=True)
+    shot(page, "people.png", full_page=True)
 
     # The email job delivers the invitation over SMTP.
     run_jobs(app)
@@ -148,9 +93,7 @@ def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, in
     assert link.startswith(base + "/")
 
     # The colleague opens it in a browser of their own and joins.
-    colleague = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    other = colleague.new_page()
-    other.set_default_timeout(15_000)
+    other = new_page()
     other.goto(link)
     expect(other.get_by_role("heading", level=1)).to_contain_text(company)
     other.get_by_label("Your name").fill("Wei Chen")
@@ -158,25 +101,21 @@ def test_signup_sign_out_in_and_invite_a_colleague(browser, app, live_server, in
     other.get_by_role("button", name="Join workspace").click()
     expect(other).to_have_url(f"{base}/{slug}/")
     expect(other.get_by_role("heading", name="Welcome, Wei Chen")).to_be_visible()
-    colleague.close()
 
     # The owner sees the colleague among the people, no longer pending.
     page.reload()
     row = page.locator("tr", has_text=colleague_email)
     expect(row).to_contain_text("Wei Chen")
     expect(page.locator("li", has_text=colleague_email)).to_have_count(0)
-    owner.close()
 
 
-def test_landing_page_in_thai_and_simplified_chinese(browser, live_server):
+def test_landing_page_in_thai_and_simplified_chinese(new_page, live_server, shot):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = new_page()
     page.goto(live_server + "/")
     english = page.get_by_role("heading", level=1).inner_text()
-    for code, label, shot in (
+    for code, label, name in (
         ("th", "ไทย", "landing-th.png"),
         ("zh-Hans", "简体中文", "landing-zh_Hans.png"),
     ):
@@ -185,5 +124,4 @@ def test_landing_page_in_thai_and_simplified_chinese(browser, live_server):
         page.get_by_role("button", name=label).click()
         expect(page.locator("html")).to_have_attribute("lang", code)
         expect(page.get_by_role("heading", level=1)).not_to_have_text(english)
-        _shot(page, shot, full_page=True)
-    context.close()
+        shot(page, name, full_page=True)

@@ -16,14 +16,18 @@ Rules:
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
@@ -549,12 +553,13 @@ def _companies_for(viewer: Viewer, imp: Import, names: dict[str, str], write: bo
             found[row["name"].lower()] = new_id
         _remember(imp.id, "company", [(i, None) for i in ids])
         _stage_history("company", viewer, [(i, "lead") for i in ids])
-        search.index("company", list(ids))
     return found
 
 
 def _new_company_row(viewer: Viewer, name: str) -> dict[str, Any]:
-    return _defaults("company", viewer) | {"name": name}
+    row = _defaults("company", viewer) | {"name": name}
+    row["search_text"], row["search_grams"] = search.derive_for_copy("company", row)
+    return row
 
 
 def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
@@ -705,28 +710,31 @@ def _batch(
         for values in inserts:
             row = dict(base)
             row.update({k: v for k, v in values.items() if k in row or k in COLUMNS[record_type]})
+            row["search_text"], row["search_grams"] = search.derive_for_copy(record_type, row)
             rows.append(row)
             stages.append(row["lifecycle_stage"])
         ids = _insert(record_type, rows)
         _remember(imp.id, record_type, [(i, None) for i in ids])
         _stage_history(record_type, viewer, list(zip(ids, stages, strict=True)))
-        search.index(record_type, list(ids))
     if updates:
         cols = sorted({k for _row, values in updates for k in values if k in COLUMNS[record_type]})
         searched = search.SEARCHED[record_type]
-        changed, remembered, reindex = [], [], []
+        # The search columns are written with the fields they derive from, in the same UPDATE.
+        derived = any(col in searched for col in cols)
+        changed, remembered = [], []
         for row, values in updates:
             after = {col: values.get(col, getattr(row, col)) for col in cols}
             if all(after[col] == getattr(row, col) for col in cols):
                 continue  # already so: nothing to write, nothing to undo
             remembered.append((row.id, {col: _plain(getattr(row, col)) for col in cols}))
-            changed.append((row.id, *after.values()))
-            if any(col in searched and after[col] != getattr(row, col) for col in cols):
-                reindex.append(row.id)
-        search.forget(record_type, reindex)
-        _update(record_type, cols, changed)
+            extra = (
+                search.derive_for_copy(record_type, {f: after.get(f, getattr(row, f)) for f in searched})
+                if derived
+                else ()
+            )
+            changed.append((row.id, *after.values(), *extra))
+        _update(record_type, [*cols, "search_text", "search_grams"] if derived else cols, changed)
         _remember(imp.id, record_type, remembered)
-        search.index(record_type, reindex)
 
 
 def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
@@ -752,6 +760,52 @@ def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
     db.session.execute(text(f"drop table {stage}"))
 
 
+class _Writer:
+    """Runs each batch's database work in a second thread while the caller checks the next batch.
+
+    Checking rows is Python; writing them is mostly PostgreSQL's work: done one after the other they
+    take turns on one core, overlapped they use two. The thread runs in a copy of the caller's context
+    (the same app context, so the same session, and the same bound tenant); the caller keeps off the
+    session meanwhile, which is why the rows are checked against a plain copy of the import (`plan`).
+    One batch waits at most: memory stays at two batches. An error in the thread stops the run and is
+    raised in the caller.
+    """
+
+    def __init__(self, work: Callable[[list[Checked], int], None]) -> None:
+        self.work = work
+        self.inbox: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._loop,), daemon=True)
+
+    def _loop(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            if self.error is None:
+                try:
+                    self.work(*item)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    self.error = exc
+
+    def put(self, batch: list[Checked], last_row: int) -> None:
+        if self.error is not None:
+            raise self.error
+        self.inbox.put((batch, last_row))
+
+    def __enter__(self) -> _Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inbox.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
+def plan_of(imp: Import) -> Any:
+    """A plain copy of the import's columns: read freely while another thread uses the session."""
+    return SimpleNamespace(**{c.key: getattr(imp, c.key) for c in Import.__table__.columns})
+
+
 def process(
     imp: Import,
     viewer: Viewer,
@@ -762,18 +816,24 @@ def process(
 ) -> Outcome:
     """Check every row and (when `write`) upsert in batches; progress(outcome, last row number) after each."""
     outcome = Outcome()
+    plan = plan_of(imp)
+
+    def work(batch: list[Checked], last_row: int) -> None:
+        _batch(plan, viewer, can_edit, batch, outcome, write)
+        if progress and last_row:
+            progress(outcome, last_row)
+
     batch: list[Checked] = []
-    for item in checked_rows(imp, outcome):
-        if item.number <= start_after or item.values is None:
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            _batch(imp, viewer, can_edit, batch, outcome, write)
-            if progress:
-                progress(outcome, item.number)
-            batch = []
-    if batch:
-        _batch(imp, viewer, can_edit, batch, outcome, write)
+    with _Writer(work) as writer:
+        for item in checked_rows(plan, outcome):
+            if item.number <= start_after or item.values is None:
+                continue
+            batch.append(item)
+            if len(batch) >= BATCH:
+                writer.put(batch, item.number)
+                batch = []
+        if batch:
+            writer.put(batch, 0)
     outcome.errors.sort(key=lambda e: e["row"])
     return outcome
 
@@ -891,7 +951,6 @@ def undo(viewer: Viewer, imp: Import) -> tuple[int, int]:
         for start in range(0, len(changed), BATCH):
             chunk = changed[start : start + BATCH]
             ids = [rid for rid, _p in chunk]
-            search.forget(record_type, ids)
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for rid, previous in chunk:
                 values = {
@@ -910,7 +969,6 @@ def undo(viewer: Viewer, imp: Import) -> tuple[int, int]:
             restored += len(chunk)
         for start in range(0, len(created), BATCH):
             ids = created[start : start + BATCH]
-            search.forget(record_type, ids)
             own = Activity.contact_id if record_type == "contact" else Activity.company_id
             other = Activity.company_id if record_type == "contact" else Activity.contact_id
             db.session.execute(delete(Activity).where(own.in_(ids), other.is_(None)))

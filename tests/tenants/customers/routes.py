@@ -61,6 +61,13 @@ CUSTOMER_FORMS: dict[str, Callable[[], dict[str, Any]]] = {
         "file": (io.BytesIO(b"Name,Email\nAnn Lee,ann@example.com\n"), "people.csv"),
     },
     "workspace.customers.check_import": lambda: {"col-0": "name", "col-1": "email"},
+    # Emails (tenants/customers/views_emails.py); send-again of a note is refused with a redirect.
+    "workspace.customers.email_company": lambda: {
+        "to_address": f"{unique('to')}@example.com",
+        "subject": "Route test",
+        "body": "Hello",
+    },
+    "workspace.customers.email_contact": lambda: {"subject": "Route test", "body": "Hello"},
 }
 
 
@@ -106,6 +113,7 @@ def customer_target(app: Any, tenant: Any, arg: str) -> int:
                     id=_big_id(),
                     first_name="Target",
                     full_name="Target",
+                    email=f"target{_big_id()}@example.com",
                     company_id=company.id,
                     owner_id=owner_id,
                 )
