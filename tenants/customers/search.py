@@ -12,9 +12,9 @@ below refresh them whenever a record's searchable fields change, an import compu
 rows it COPYs, and any other writer that goes around the ORM calls `index(kind, ids)`.
 
 A query is normalised and cut into words the same way (a query that looks like a phone number
-becomes its digits), and each word into grams. Candidates are the rows whose grams contain all of
-the query's (`search_grams @> ...`, a GIN lookup), capped at SCAN_CAP; each candidate is then checked
-against search_text (every word must occur in it), filtered by the viewer's visibility and ranked:
+becomes its digits), and each word into grams. A match is a row whose grams contain all of the
+query's (`search_grams @> ...`, a GIN lookup), whose search_text holds every word, and that the
+viewer may see; at most SCAN_CAP matches are ranked (a very common gram gives a sample of them):
 names that start with the first word first, then shorter names. Contacts of the companies found
 are found too.
 """
@@ -37,7 +37,7 @@ from tenants.customers.visibility import owned_by_visible
 
 MODELS = {"company": Company, "contact": Contact}
 MAX_QUERY = 100  # characters of a query that count
-SCAN_CAP = 5000  # candidates taken from the index before they are checked
+SCAN_CAP = 1000  # matches ranked at most: a very common gram gives a sample of them, not all
 PHONE_QUERY_RE = re.compile(r"^[+(]*[0-9][0-9 ().\-/]*$")
 NOT_DIGIT_RE = re.compile(r"[^0-9]")
 
@@ -189,27 +189,31 @@ def query_grams(words: list[str]) -> list[str]:
 def _matches(
     kind: str, viewer: Viewer, words: list[str], grams: list[str], cols: list[str], limit: int
 ) -> Any:
-    """Rows (id, *cols) of `kind` matching every word: GIN candidates (capped), checked, ranked."""
+    """Rows (id, *cols) of `kind` matching every word, ranked: one pass over the GIN candidates.
+
+    The matches (grams, words and visibility checked in the same scan, so no visible match is lost
+    to the cap) are capped at SCAN_CAP, then ranked; only the columns shown are read, from the
+    heap pages the bitmap scan visits anyway.
+    """
     model = MODELS[kind]
-    cand = (
-        select(model.id)
-        .where(model.search_grams.contains(bindparam("grams", grams, type_=ARRAY(Text))))
-        .limit(SCAN_CAP)
-        .cte("cand")
-        .prefix_with("materialized")  # the GIN lookup first, then the checks on at most SCAN_CAP rows
-    )
     name = func.lower(model.name if kind == "company" else model.full_name)
     checks = [
         func.strpos(model.search_text, bindparam(f"w{i}", word, type_=Text)) > 0
         for i, word in enumerate(words)
     ]
-    first = case((func.starts_with(name, bindparam("w_first", words[0], type_=Text)), 0), else_=1)
-    stmt = (
-        select(model.id, *(getattr(model, c) for c in cols))
-        .where(model.id.in_(select(cand.c.id)), owned_by_visible(viewer, model.owner_id), *checks)
-        .order_by(first, func.char_length(name), model.id)
-        .limit(limit)
+    found = (
+        select(model.id, *(getattr(model, c) for c in cols), name.label("_name"))
+        .where(
+            model.search_grams.contains(bindparam("grams", grams, type_=ARRAY(Text))),
+            *checks,
+            owned_by_visible(viewer, model.owner_id),
+        )
+        .limit(SCAN_CAP)
+        .cte("found")
+        .prefix_with("materialized")  # the cap before the sort: a common gram must not sort everything
     )
+    first = case((func.starts_with(found.c._name, bindparam("w_first", words[0], type_=Text)), 0), else_=1)
+    stmt = select(found).order_by(first, func.char_length(found.c._name), found.c.id).limit(limit)
     return db.session.execute(stmt)
 
 

@@ -260,6 +260,14 @@ def company_contacts(viewer: Viewer, company_id: int, limit: int = 50) -> list[C
     )
 
 
+def contact_names(viewer: Viewer, contact_ids: set[int]) -> dict[int, str]:
+    """Names of those of these contacts the viewer may see (for a company's timeline)."""
+    if not contact_ids:
+        return {}
+    stmt = select(Contact.id, Contact.full_name).where(Contact.id.in_(contact_ids), visible(viewer, Contact))
+    return {cid: name for cid, name in db.session.execute(stmt)}
+
+
 def count_company_contacts(viewer: Viewer, company_id: int) -> int:
     return db.session.scalar(
         select(func.count()).where(Contact.company_id == company_id, visible(viewer, Contact))

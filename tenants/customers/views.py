@@ -362,6 +362,9 @@ def timeline_context(
         "activity_form": form,
         "entries": entries,
         "entry_authors": people.names(a.user_id for a in entries.items),
+        "entry_contacts": services.contact_names(
+            viewer(), {a.contact_id for a in entries.items if a.contact_id} if record_type == "company" else set()
+        ),
         "log_url": url_for(
             ".log_company_activity" if record_type == "company" else ".log_contact_activity",
             **{f"{record_type}_id": record.id},
@@ -372,6 +375,22 @@ def timeline_context(
         ),
         **email_context(record_type, record, email_form),
     }
+
+
+def timeline_block(
+    record_type: str,
+    record: Any,
+    status: int = 200,
+    activity_form: ActivityForm | None = None,
+    email_form: Any = None,
+    **extra: Any,
+) -> Any:
+    """The timeline block alone (an htmx answer after logging or sending), with its forms."""
+    ctx = timeline_context(record_type, record, activity_form, email_form)
+    return render(
+        "customers/_timeline.html", "customers/_timeline.html", status, record=record, record_type=record_type,
+        **ctx, **extra,
+    )  # fmt: skip
 
 
 @bp.get("/companies/<int:company_id>")

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
-from saas.pages import form_errors, render, wants_partial
+from saas.pages import form_errors, wants_partial
 from saas.permissions import require
 from tenants.customers import emails, services, timeline
 from tenants.customers.errors import CustomerError
@@ -26,7 +26,7 @@ from tenants.customers.views import (
     record_page,
     record_url,
     safe_next,
-    timeline_context,
+    timeline_block,
     viewer,
 )
 
@@ -77,19 +77,6 @@ def _email_helpers() -> dict[str, Any]:
     return {"email_labels": emails.STATUS_LABELS, "email_badges": BADGES}
 
 
-def _timeline_block(record_type: str, record: Any, status: int = 200, **extra: Any) -> Any:
-    ctx = timeline_context(record_type, record, email_form=extra.pop("email_form", None))
-    return render(
-        "customers/_timeline.html",
-        "customers/_timeline.html",
-        status,
-        record=record,
-        record_type=record_type,
-        **ctx,
-        **extra,
-    )
-
-
 def _send(record_type: str, record_id: int) -> Any:
     record = found(services.get_record, viewer(), record_type, record_id)
     form = EmailForm()
@@ -110,11 +97,11 @@ def _send(record_type: str, record_id: int) -> Any:
         else:
             message = _("Email to %(address)s queued: it goes out in a moment.", address=activity.email_to)
             if wants_partial():
-                return _timeline_block(record_type, record, logged=message, email_form=None)
+                return timeline_block(record_type, record, logged=message, email_form=None)
             flash(message, "success")
             return redirect(record_url(record_type, record_id, _anchor="timeline"))
     if wants_partial():
-        return _timeline_block(record_type, record, 422, email_form=form)
+        return timeline_block(record_type, record, 422, email_form=form)
     return record_page(record_type, record, status=422, email_form=form)
 
 

@@ -18,6 +18,7 @@ from tenants.customers.views import (
     record_page,
     record_url,
     safe_next,
+    timeline_block,
     timeline_context,
     to_local,
     to_utc,
@@ -76,27 +77,11 @@ def _log(record_type: str, record_id: int) -> Any:
             message = _("%(kind)s logged.", kind=timeline.KIND_LABELS[activity.kind])
             if wants_partial():
                 fresh = ActivityForm(formdata=None, kind=activity.kind)
-                ctx = timeline_context(record_type, record, fresh)
-                return render(
-                    "customers/_timeline.html",
-                    "customers/_timeline.html",
-                    record=record,
-                    record_type=record_type,
-                    logged=message,
-                    **ctx,
-                )
+                return timeline_block(record_type, record, activity_form=fresh, logged=message)
             flash(message, "success")
             return redirect(record_url(record_type, record_id, _anchor="timeline"))
     if wants_partial():
-        ctx = timeline_context(record_type, record, form)
-        return render(
-            "customers/_timeline.html",
-            "customers/_timeline.html",
-            422,
-            record=record,
-            record_type=record_type,
-            **ctx,
-        )
+        return timeline_block(record_type, record, 422, activity_form=form)
     return record_page(record_type, record, form, 422)
 
 

@@ -409,3 +409,22 @@ def test_editing_a_contact_keeps_a_company_link_the_editor_cannot_see(app, crm, 
     assert resp.status_code == 302
     with in_tenant(app, crm):
         assert db.session.get(Contact, contact_id).company_id == hidden_id
+
+
+def test_company_timeline_names_the_contact_of_an_entry(crm, login, app):
+    """A call logged on a contact shows on its company's timeline with the contact's name, as text."""
+    with in_tenant(app, crm):
+        from saas.extensions import db
+        from tenants.customers import services, timeline
+
+        owner = viewer_of(crm, "owner")
+        company = services.create_company(owner, {"name": "Timeline Names Co"})
+        contact = services.create_contact(
+            owner, {"first_name": SCRIPT, "last_name": "Wanda", "company_id": company.id}
+        )
+        timeline.log_activity(owner, "contact", contact.id, "call", subject="Intro call")
+        db.session.commit()
+        company_id = company.id
+    page = login("owner").get(f"/{crm.slug}/customers/companies/{company_id}").get_data(as_text=True)
+    assert "Intro call" in page and "Wanda" in page and "with a contact" not in page
+    assert SCRIPT not in page
