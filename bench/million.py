@@ -290,6 +290,16 @@ def measure_pages(app: Any, tenant: Any, contacts: int, sample: list, n: int) ->
     return out
 
 
+def page_rows(label: str, v: dict[str, float]) -> list[dict[str, Any]]:
+    """A page's two targets: p95 server time, and server time at most twice its SQL time (at p95)."""
+    return [
+        row(f"{label}: p95 server time", v["p95"], "ms", TARGET_P95_MS, v["sql_p95"], "SQL time p95",
+            note=f"p50 {v['p50']:.1f} ms; SQL p50 {v['sql_p50']:.1f} ms"),
+        row(f"{label}: server / SQL time at p95", v["p95"] / max(v["sql_p95"], 1e-6), "×", 2.0,
+            note=f"at p50: {v['ratio_p50']:.1f}×"),
+    ]  # fmt: skip
+
+
 def run(ctx: Context, contacts: int | None = None) -> dict[str, Any]:
     contacts = contacts or (100_000 if ctx.quick else 1_000_000)
     n = 20 if ctx.quick else 60
@@ -299,9 +309,7 @@ def run(ctx: Context, contacts: int | None = None) -> dict[str, Any]:
     f = measure_pages(app, tenant, contacts, loaded["sample"], n)
     rows = []
     for label, v in f.items():
-        rows.append(row(f"{label}: p50 / p95 server", v["p95"], "ms", TARGET_P95_MS, v["sql_p95"],
-                        "SQL time p95", note=f"p50 {v['p50']:.1f} ms; SQL p50 {v['sql_p50']:.1f} ms; "
-                        f"server/SQL at p50 {v['ratio_p50']:.1f}x (target <= 2x)"))  # fmt: skip
+        rows.extend(page_rows(label, v))
     return {
         "title": TITLE,
         "module": "bench/million.py",

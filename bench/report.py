@@ -47,6 +47,8 @@ def fmt(value: float | None, unit: str) -> str:
         text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
     elif unit == "s":
         text = f"{value:.3f}" if value < 1 else f"{value:.2f}"
+    elif unit == "×":
+        return f"{value:.1f}×"
     elif unit in ("tenants/s", "per s"):
         text = f"{value:.0f}" if value >= 100 else f"{value:.1f}"
     else:

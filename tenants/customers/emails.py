@@ -47,16 +47,16 @@ def addresses(contact: Contact) -> list[str]:
     return [a for a in dict.fromkeys([contact.email, *(contact.emails or [])]) if a]
 
 
-def company_recipients(viewer: Viewer, company_id: int) -> list[Contact]:
-    """The company's contacts this viewer sees that have an email address, by name."""
-    return list(
-        db.session.scalars(
-            select(Contact)
-            .where(Contact.company_id == company_id, Contact.email.is_not(None), visible(viewer, Contact))
-            .order_by(func.lower(Contact.full_name), Contact.id)
-            .limit(MAX_RECIPIENTS)
-        )
+def company_recipients(viewer: Viewer, company_id: int) -> list[tuple[int, str, str]]:
+    """(id, name, email) of the company's contacts this viewer sees that have an address, by name.
+    Three columns, not whole records: a busy company's page lists up to MAX_RECIPIENTS of them."""
+    rows = db.session.execute(
+        select(Contact.id, Contact.full_name, Contact.email)
+        .where(Contact.company_id == company_id, Contact.email.is_not(None), visible(viewer, Contact))
+        .order_by(func.lower(Contact.full_name), Contact.id)
+        .limit(MAX_RECIPIENTS)
     )
+    return [(cid, name or email, email) for cid, name, email in rows]
 
 
 def _no_address(contact: Contact) -> CustomerError:

@@ -145,7 +145,6 @@ class Contact(AddressMixin, SearchMixin, db.Model):
         Index("ix_contacts_updated_at_id", "updated_at", "id"),
         Index("ix_contacts_created_at_id", "created_at", "id"),
         Index("ix_contacts_email", "email"),
-        Index("ix_contacts_company_id", "company_id"),
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index("ix_contacts_search_grams", "search_grams", postgresql_using="gin"),
         Index(
@@ -165,6 +164,8 @@ class Contact(AddressMixin, SearchMixin, db.Model):
 # Keyset pagination by name: lower(name), then id as the tie-breaker.
 Index("ix_companies_lower_name_id", func.lower(Company.name), Company.id)
 Index("ix_contacts_lower_full_name_id", func.lower(Contact.full_name), Contact.id)
+# A company's contacts by name (the 360 page), and every lookup by company.
+Index("ix_contacts_company_id_name", Contact.company_id, func.lower(Contact.full_name), Contact.id)
 
 
 class LifecycleChange(db.Model):

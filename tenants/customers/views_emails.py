@@ -59,7 +59,7 @@ def email_context(
         contacts = emails.company_recipients(viewer(), record.id)
         form.to_contact.choices = [
             ("", _("— type an address —")),
-            *[(str(c.id), f"{c.display_name} <{c.email}>") for c in contacts],
+            *[(str(cid), f"{name} <{email}>") for cid, name, email in contacts],
         ]
         choices = []
     return {

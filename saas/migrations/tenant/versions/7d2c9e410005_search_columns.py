@@ -1,4 +1,5 @@
-"""search columns: the global search's grams move onto the records (GIN), search_grams goes
+"""search columns: the global search's grams move onto the records (GIN), search_grams goes;
+a company's contacts indexed by name
 
 Revision ID: 7d2c9e410005
 Revises: 7d2c9e410004
@@ -82,10 +83,19 @@ def upgrade() -> None:
             f"ix_{table}_search_grams", table, ["search_grams"], postgresql_using="gin", schema=schema
         )
     op.drop_table("search_grams", schema=schema)
+    op.create_index(
+        "ix_contacts_company_id_name",
+        "contacts",
+        ["company_id", sa.literal_column("lower(full_name)"), "id"],
+        schema=schema,
+    )
+    op.drop_index("ix_contacts_company_id", table_name="contacts", schema=schema)
 
 
 def downgrade() -> None:
     schema = tenant_schema()
+    op.create_index("ix_contacts_company_id", "contacts", ["company_id"], schema=schema)
+    op.drop_index("ix_contacts_company_id_name", table_name="contacts", schema=schema)
     op.create_table(
         "search_grams",
         sa.Column("gram", sa.Text(collation="C"), nullable=False),
