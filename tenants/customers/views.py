@@ -363,7 +363,8 @@ def timeline_context(
         "entries": entries,
         "entry_authors": people.names(a.user_id for a in entries.items),
         "entry_contacts": services.contact_names(
-            viewer(), {a.contact_id for a in entries.items if a.contact_id} if record_type == "company" else set()
+            viewer(),
+            {a.contact_id for a in entries.items if a.contact_id} if record_type == "company" else set(),
         ),
         "log_url": url_for(
             ".log_company_activity" if record_type == "company" else ".log_contact_activity",
