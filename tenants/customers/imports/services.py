@@ -509,11 +509,14 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     model = _model(record_type)
     table = model.__table__
     seen = case((owned_by_visible(viewer, table.c.owner_id), True), else_=False).label("visible_to_me")
+    # Only what an update compares and re-derives: not the search columns (dozens of grams a row).
+    wanted = dict.fromkeys(["id", *COLUMNS[record_type], *search.SEARCHED[record_type]])
+    cols = [table.c[c] for c in wanted]
     found: dict[str, tuple[Any, bool]] = {}
     if record_type == "contact":
         emails = [c.values["email"] for c in batch]
         rows = db.session.execute(
-            select(table, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
+            select(*cols, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
         )
         for row in rows:
             found.setdefault(row.email, (row, row.visible_to_me))
@@ -522,11 +525,11 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     names = [c.values["name"].lower() for c in batch if not c.values.get("domain")]
     if domains:
         for row in db.session.execute(
-            select(table, seen).where(table.c.domain == _any(domains)).order_by(table.c.id)
+            select(*cols, seen).where(table.c.domain == _any(domains)).order_by(table.c.id)
         ):
             found.setdefault("d:" + row.domain, (row, row.visible_to_me))
     if names:
-        stmt = select(table, seen).where(func.lower(table.c.name) == _any(names)).order_by(table.c.id)
+        stmt = select(*cols, seen).where(func.lower(table.c.name) == _any(names)).order_by(table.c.id)
         for row in db.session.execute(stmt):
             found.setdefault("n:" + row.name.lower(), (row, row.visible_to_me))
     return found
