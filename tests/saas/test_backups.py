@@ -7,6 +7,7 @@ so helpers running their own databases never share backup files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -357,6 +358,7 @@ def test_s3_failing_mid_upload_fails_the_attempt_and_the_retry_makes_it_good(app
 def test_a_worker_killed_mid_backup_leaves_nothing_good_and_the_retry_finishes_it(app, factory, store):
     from rq.registry import StartedJobRegistry
 
+    from saas.backups import services
     from saas.extensions import db
     from workers.queues import queue
 
@@ -389,12 +391,33 @@ def test_a_worker_killed_mid_backup_leaves_nothing_good_and_the_retry_finishes_i
             )
             assert backup_row(app, backup_id).status == "running"
         finally:
+            # The worker and its work horse (RQ gives the horse a session of its own, so killing
+            # the worker's process group alone would leave the horse running the job).
+            horses = _children(worker.pid)
             os.killpg(worker.pid, signal.SIGKILL)
+            for pid in horses:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             worker.wait()
-        # PostgreSQL notices a dead client only when it next writes to it; end its session as
-        # TCP keepalive would, which also frees the backup's advisory lock.
-        sql_value(app, "select pg_terminate_backend(:p)", p=waiting)
+        # PostgreSQL notices a dead client only when it next writes to it; end its sessions as
+        # TCP keepalive would (the waiting COPY, and whichever holds the backup's advisory lock).
+        dead = {waiting} | {
+            int(pid)
+            for pid in sql_rows(
+                app,
+                "select pid from pg_locks where locktype = 'advisory' and classid = :c and objid = :k",
+                c=services.LOCK_CLASS,
+                k=services._lock_key(backup_id),
+            )
+        }
+        for pid in dead:
+            sql_value(app, "select pg_terminate_backend(:p)", p=pid)
         blocker.rollback()
+        _wait_for(
+            app,
+            "select true where not exists (select 1 from pg_stat_activity where pid = any(:p))",
+            p=list(dead),
+        )
     row = backup_row(app, backup_id)
     assert (row.status, row.attempts, row.verified_at) == ("running", 1, None)
     assert not list(store.rglob("*.zip"))  # the half-made file never reached the store
@@ -407,6 +430,24 @@ def test_a_worker_killed_mid_backup_leaves_nothing_good_and_the_retry_finishes_i
     row = backup_row(app, backup_id)
     assert (row.status, row.attempts, row.error) == ("good", 2, None)
     assert [p.name for p in (store / "backups").rglob("*.zip")] == [Path(row.storage_key).name]
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def sql_rows(app, sql: str, **params: object) -> list[object]:
+    from saas.extensions import db
+
+    with app.app_context(), db.engine.connect() as conn:
+        return [row[0] for row in conn.execute(text(sql), params)]
 
 
 def _wait_for(app, sql: str, seconds: float = 60, **params: object) -> object:
