@@ -235,6 +235,27 @@ def machine(ctx: Context) -> dict[str, Any]:
     }
 
 
+def make_tenant(
+    app: Any, name: str, slug: str, owner_email: str, password: str = "x" * 12
+) -> tuple[Any, int]:
+    """A workspace made as sign-up makes it, with its owner: (the tenant to bind, the owner's user id)."""
+    from saas import accounts, tenancy
+    from saas.extensions import db
+    from saas.models import User
+    from saas.signup import provision
+
+    with app.test_request_context():
+        owner = User(email=owner_email, name="Bench Owner", password_hash=accounts.hash_password(password))
+        db.session.add(owner)
+        db.session.commit()
+        tenant = provision(name, slug, owner)
+        db.session.commit()
+        bound = tenancy.BoundTenant(tenant.id, tenant.schema_name, tenant.slug)
+        owner_id = owner.id
+        db.session.remove()
+    return bound, owner_id
+
+
 def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
     laps = []
     for _ in range(repeat):

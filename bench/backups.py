@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import Context, log, machine, now_iso, row
+from bench import Context, log, machine, make_tenant, now_iso, row
 
 TITLE = "Tenant backup and proven restore"
 DATABASE = "crm_bench_backups"
@@ -39,27 +39,6 @@ TARGET_TOTAL_S = 600.0
 FIRST = ["Anna", "Ben", "Chloe", "David", "Emma", "伟", "芳", "大文", "美玲", "สมชาย", "สุดา", "Ploy", "Kenji"]
 LAST = ["Smith", "Lee", "Garcia", "Tan", "Nguyen", "张", "王", "陳", "林", "ใจดี", "ศรีสุข", "Wong", "Sato"]
 CITIES = ["Bangkok", "Chiang Mai", "Singapore", "Taipei", "Shanghai", "London", "Berlin", "Austin"]
-
-
-def make_tenant(app: Any) -> Any:
-    from saas import accounts, tenancy
-    from saas.extensions import db
-    from saas.models import User
-    from saas.signup import provision
-
-    with app.test_request_context():
-        owner = User(
-            email="backup-owner@bench.example.com",
-            name="Bench",
-            password_hash=accounts.hash_password("x" * 12),
-        )
-        db.session.add(owner)
-        db.session.commit()
-        tenant = provision("Backup Bench", "backup-bench", owner)
-        db.session.commit()
-        bound = tenancy.BoundTenant(tenant.id, tenant.schema_name, tenant.slug)
-        db.session.remove()
-    return bound
 
 
 def _sql_array(values: list[str]) -> str:
@@ -233,7 +212,7 @@ def measure(ctx: Context, contacts: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="crm-bench-backups-") as tmp_name:
         tmp = Path(tmp_name)
         app.instance_path = str(tmp / "instance")  # the local store, out of the repository
-        tenant = make_tenant(app)
+        tenant, _owner_id = make_tenant(app, "Backup Bench", "backup-bench", "backup-owner@bench.example.com")
         start = time.perf_counter()
         sizes = fill(app, tenant, contacts)
         log(f"backups: filled {sizes} in {time.perf_counter() - start:.0f}s")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import Context, log, machine, now_iso, row
+from bench import Context, log, machine, make_tenant, now_iso, row
 
 TITLE = "Contact import (CSV, validation and upsert)"
 TARGET_ROWS_S = 20_000.0
@@ -39,28 +39,6 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
                 f"{first} {last},person{i}@bench.example.com,+66 2 {rng.randint(100, 999)} {rng.randint(1000, 9999)},"
                 f'Company {i // 20},Buyer,Bangkok,"vip,2026"\n'
             )
-
-
-def make_tenant(app: Any) -> Any:
-    from saas import accounts, tenancy
-    from saas.extensions import db
-    from saas.models import User
-    from saas.signup import provision
-
-    with app.test_request_context():
-        owner = User(
-            email="import-owner@bench.example.com",
-            name="Bench",
-            password_hash=accounts.hash_password("x" * 12),
-        )
-        db.session.add(owner)
-        db.session.commit()
-        tenant = provision("Import Bench", "import-bench", owner)
-        db.session.commit()
-        bound = tenancy.BoundTenant(tenant.id, tenant.schema_name, tenant.slug)
-        user_id = owner.id
-        db.session.remove()
-    return bound, user_id
 
 
 def _one_import(app: Any, tenant: Any, user_id: int, path: Path) -> dict[str, float]:
@@ -123,7 +101,7 @@ def _copy_baseline(app: Any, path: Path) -> float:
 
 def measure(ctx: Context, rows: int) -> dict[str, Any]:
     app = ctx.app()
-    tenant, user_id = make_tenant(app)
+    tenant, user_id = make_tenant(app, "Import Bench", "import-bench", "import-owner@bench.example.com")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "contacts.csv"
         write_csv(path, rows)

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import Text, and_, bindparam, cast, func, inspect, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
+from saas.audit import DERIVED_FIELDS
 from saas.extensions import db
 
 ERASED = "[erased]"
 # Derived columns (the search index) are not personal data of their own and not worth exporting.
-DERIVED = frozenset({"search_text", "search_grams"})
+DERIVED = frozenset(DERIVED_FIELDS)
 
 
 def plain(value: Any) -> Any:

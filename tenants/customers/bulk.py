@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 from saas import audit
 from saas.extensions import db
 from saas.tenancy import qualified
-from tenants.customers import search, services
+from tenants.customers import services
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import RuleTask
 from tenants.customers.list_models import BulkBatch
@@ -253,4 +253,3 @@ def _restore(batch: BulkBatch) -> None:
                 if row is not None and getattr(row, col) is None:
                     setattr(row, col, ref)
     db.session.flush()
-    search.index(record_type, sorted(restored))

@@ -57,7 +57,7 @@ from sqlalchemy.orm import aliased
 from saas import audit
 from saas.extensions import db
 from saas.tenancy import is_tenant_table
-from tenants.customers import bulk, search, services
+from tenants.customers import bulk, services
 from tenants.customers.duplicate_models import DuplicateDismissal, all_keys, branches, phone_keys
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import Attachment
@@ -691,7 +691,6 @@ def merge(
     values = merged_values(record_type, [keep, *merged], choices or {})
     before = {str(r.id): snapshot(r) for r in [keep, *merged]}
 
-    search.forget(record_type, [keep.id, *others])
     stage = values.pop("lifecycle_stage")
     for key, value in values.items():
         setattr(keep, key, value)
@@ -712,7 +711,6 @@ def merge(
         raise CustomerError(
             _("These records cannot be merged automatically: ask an administrator.")
         ) from None
-    search.index(record_type, [keep.id])
     _note(viewer, record_type, keep, merged, values)
     audit.record(
         "merge",

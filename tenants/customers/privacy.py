@@ -186,10 +186,7 @@ def _export_contact(contact_id: int) -> dict[str, Any] | None:
     )
     data = {
         # Sensitive custom values decrypted: the person gets their data, not ciphertext.
-        "contact": {
-            **row_dict(contact, skip=("search_text", "search_grams")),
-            "custom": plain_values(contact.custom),
-        },
+        "contact": {**row_dict(contact), "custom": plain_values(contact.custom)},
         "company": {"id": company.id, "name": company.name} if company else None,
         "timeline": [
             row_dict(a)
@@ -303,7 +300,6 @@ def _erase_contact(contact_id: int) -> dict[str, int] | None:
     if contact is None:
         return None
     emails = [e for e in (contact.email, *(contact.emails or [])) if e]
-    search.forget("contact", [contact_id])
     counts: dict[str, int] = {}
 
     # Timeline entries and tasks about them: kept (ids, dates, links), their text blanked.

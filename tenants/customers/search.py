@@ -107,10 +107,6 @@ def index(kind: str, ids: list[int]) -> None:
         db.session.execute(stmt, params, execution_options={"synchronize_session": False})
 
 
-def forget(kind: str, ids: list[int]) -> None:
-    """Nothing to do any more: a record's search data lives in its own row. (Kept until its callers go.)"""
-
-
 def reindex_all(batch: int = 5000) -> None:
     """Refresh every record of the bound tenant (after a bulk load that bypassed the ORM)."""
     for kind, model in MODELS.items():

@@ -22,7 +22,6 @@ from sqlalchemy import delete, func, select
 from saas import audit
 from saas.extensions import db
 from tenants.customers import fields as custom_fields
-from tenants.customers import search
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.models import STAGES, Activity, Company, Contact, LifecycleChange, Task
 from tenants.customers.people import Viewer, is_active_member
@@ -361,7 +360,7 @@ def _company_values(viewer: Viewer, data: dict[str, Any], company: Company | Non
     return values
 
 
-def _create(viewer: Viewer, kind: str, model: type, values: dict[str, Any], data: dict[str, Any]) -> Any:
+def _create(viewer: Viewer, model: type, values: dict[str, Any], data: dict[str, Any]) -> Any:
     """Insert a company or contact with its first stage recorded (search columns: by the ORM event)."""
     stage = _stage(data.get("lifecycle_stage"))
     record = model(**values, lifecycle_stage=stage, created_by=viewer.user_id)
@@ -372,7 +371,7 @@ def _create(viewer: Viewer, kind: str, model: type, values: dict[str, Any], data
     return record
 
 
-def _update(viewer: Viewer, kind: str, record: Any, values: dict[str, Any], data: dict[str, Any]) -> Any:
+def _update(viewer: Viewer, record: Any, values: dict[str, Any], data: dict[str, Any]) -> Any:
     """Write cleaned values into a company or contact (its search columns follow by the ORM event)."""
     stage = _stage(data["lifecycle_stage"], None) if data.get("lifecycle_stage") else None
     for key, value in values.items():
@@ -384,12 +383,12 @@ def _update(viewer: Viewer, kind: str, record: Any, values: dict[str, Any], data
 
 
 def create_company(viewer: Viewer, data: dict[str, Any]) -> Company:
-    return _create(viewer, "company", Company, _company_values(viewer, data, None), data)
+    return _create(viewer, Company, _company_values(viewer, data, None), data)
 
 
 def update_company(viewer: Viewer, company_id: int, data: dict[str, Any]) -> Company:
     company = get_company(viewer, company_id)
-    return _update(viewer, "company", company, _company_values(viewer, data, company), data)
+    return _update(viewer, company, _company_values(viewer, data, company), data)
 
 
 # (own, other) column of a timeline entry or task: one about this record and neither the other kind
@@ -433,7 +432,6 @@ def delete_records(record_type: str, records: list[Any]) -> None:
             for record_id, (entries, todo, history) in counts.items()
         ],
     )
-    search.forget(record_type, ids)
     for record in records:
         db.session.delete(record)
     db.session.flush()
@@ -544,12 +542,12 @@ def _contact_values(viewer: Viewer, data: dict[str, Any], contact: Contact | Non
 
 
 def create_contact(viewer: Viewer, data: dict[str, Any]) -> Contact:
-    return _create(viewer, "contact", Contact, _contact_values(viewer, data, None), data)
+    return _create(viewer, Contact, _contact_values(viewer, data, None), data)
 
 
 def update_contact(viewer: Viewer, contact_id: int, data: dict[str, Any]) -> Contact:
     contact = get_contact(viewer, contact_id)
-    return _update(viewer, "contact", contact, _contact_values(viewer, data, contact), data)
+    return _update(viewer, contact, _contact_values(viewer, data, contact), data)
 
 
 def delete_contact(viewer: Viewer, contact_id: int) -> None:
