@@ -287,8 +287,11 @@ def _text(value: str, fld: str) -> str:
     return text
 
 
+LIST_SEPARATOR_RE = re.compile(r"[\n,;|]")
+
+
 def _split_list(value: str) -> list[str]:
-    return [v.strip() for v in re.split(r"[\n,;|]", value) if v.strip()]
+    return [v for v in (part.strip() for part in LIST_SEPARATOR_RE.split(value)) if v]
 
 
 def _phones(value: str) -> list[str]:
@@ -600,25 +603,34 @@ def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
     return row
 
 
+JSONB_COLUMNS = {"previous", "custom", "meta"}
+ARRAY_COLUMNS = {"phones", "tags", "emails"}
+
+
 def _copy(table_name: str, columns: list[str], rows: list[tuple], temp: bool = False) -> None:
     """COPY rows into a tenant table (or a temp table) on the session's connection, in its transaction."""
     if not rows:
         return
     from psycopg.types.json import Jsonb
 
-    jsonb = {"previous", "custom", "meta"}
     conn = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
+    # text[] columns go as array literals: psycopg adapts a list element by element in Python.
+    convert = [
+        (i, Jsonb if c in JSONB_COLUMNS else search.array_literal)
+        for i, c in enumerate(columns)
+        if c in JSONB_COLUMNS or c in ARRAY_COLUMNS
+    ]
     with (
         conn.cursor() as cur,
         cur.copy(f"copy {table_name if temp else qualified(table_name)} ({cols}) from stdin") as copy,
     ):
-        where = [i for i, c in enumerate(columns) if c in jsonb]
         for values in rows:
-            if where:
+            if convert:
                 values = list(values)
-                for i in where:
-                    values[i] = None if values[i] is None else Jsonb(values[i])
+                for i, fn in convert:
+                    if values[i] is not None:
+                        values[i] = fn(values[i])
             copy.write_row(values)
 
 
@@ -662,6 +674,9 @@ def _batch(
 ) -> None:
     """Check one batch against the database, and when `write`, write it (the caller commits)."""
     record_type = imp.record_type
+    # The table grows by thousands of rows a batch: a plan cached while it was small (a sequential
+    # scan for the key lookups) would be kept by the prepared statements and get slower and slower.
+    db.session.execute(text("set local plan_cache_mode = force_custom_plan"))
     existing = _existing(record_type, viewer, batch)
     company_ids: dict[str, int] = {}
     if record_type == "contact":
