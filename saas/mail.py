@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 from flask import current_app, render_template
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from saas.extensions import db
@@ -59,3 +59,28 @@ def queue_email(
 
     after_commit(send)
     return row
+
+
+UNSENT = ("queued", "retrying", "failed")
+
+
+def cancel(outbox_ids: list[int], tenant_id: int) -> int:
+    """Stop this tenant's emails that have not gone out: the send job skips a cancelled row.
+
+    SKIP LOCKED: a row the send job holds is being sent right now; it goes, and the page does not
+    wait for the mail server. The caller commits. Returns how many were stopped.
+    """
+    if not outbox_ids:
+        return 0
+    rows = db.session.scalars(
+        select(EmailOutbox)
+        .where(
+            EmailOutbox.id.in_(outbox_ids),
+            EmailOutbox.tenant_id == tenant_id,
+            EmailOutbox.status.in_(UNSENT),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.status = "cancelled"
+    return len(rows)

@@ -148,9 +148,9 @@ def send_email(outbox_id: int) -> str:
         ).scalar_one_or_none()
         if row is None:
             return "missing"
-        if row.status == "sent":
+        if row.status in ("sent", "cancelled"):  # cancelled: its timeline entry was deleted
             db.session.rollback()
-            return "already sent"
+            return "already sent" if row.status == "sent" else "cancelled"
         row.attempts += 1
         try:
             deliver(

@@ -25,6 +25,7 @@ STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
 BOOL: dict[str, Any] = {"type": "boolean"}
 OPT_INT: dict[str, Any] = {"type": ["integer", "null"]}
+OPT_STR: dict[str, Any] = {"type": ["string", "null"]}
 DATETIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 STR_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 STAGE: dict[str, Any] = {"type": "string", "enum": list(STAGES)}
@@ -310,6 +311,13 @@ ACTIVITIES = Resource(
         Prop("user_id", OPT_INT, "no"),
         Prop(
             "meta", {"type": "object", "description": "duration_min, direction (in/out) of calls."}, "create"
+        ),
+        Prop("email_to", OPT_STR, "no", description="Emails sent from the CRM: the recipient's address."),
+        Prop(
+            "email_status",
+            {"type": ["string", "null"], "enum": ["queued", "retrying", "sent", "failed", None]},
+            "no",
+            description="Emails sent from the CRM: queued, retrying, sent or failed (the send job's word).",
         ),
         Prop("created_at", DATETIME, "no"),
     ],

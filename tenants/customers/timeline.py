@@ -16,7 +16,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from saas import mail
 from saas.extensions import db
+from saas.tenancy import require_tenant
 from tenants import listing
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.models import Activity, Company, Contact
@@ -144,6 +146,8 @@ def delete_activity(viewer: Viewer, activity_id: int) -> Activity:
         raise CustomerError(_("Stage changes are history: they cannot be deleted."))
     if activity.user_id != viewer.user_id and viewer.visibility != "all":
         raise CustomerError(_("Only its author can delete this entry."))
+    if activity.kind == "email" and activity.outbox_id is not None:
+        mail.cancel([activity.outbox_id], require_tenant().id)  # deleting an unsent email stops it
     db.session.delete(activity)
     db.session.commit()
     return activity

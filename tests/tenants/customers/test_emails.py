@@ -326,3 +326,50 @@ def test_roles_with_edit_see_the_form(crm, login, app, role):
     contact_id = _contact(app, crm, _address())
     assert 'data-testid="email-form"' in _page(login(role), crm, "contacts", contact_id)
     assert 'data-testid="email-form"' not in _page(login("read_only"), crm, "contacts", contact_id)
+
+
+def test_deleting_an_unsent_email_entry_stops_the_email(app, crm, login, smtp):  # noqa: F811
+    to = _address()
+    contact_id = _contact(app, crm, to)
+    client = login("sales")
+    assert _send(client, crm, "contacts", contact_id, subject="Wrong draft", body="Oops").status_code == 302
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+    resp = client.form(f"/{crm.slug}/customers/activities/{entry['id']}/delete", {})
+    assert resp.status_code == 302
+    assert _emails_of(app, crm, "contact_id", contact_id) == []
+    assert sql_value(app, "select status from public.email_outbox where id = :i", i=entry["outbox_id"]) == (
+        "cancelled"
+    )
+    run_jobs(app)  # the job queued with the email runs, and skips it
+    assert smtp.to(to) == []
+
+
+def test_deleting_a_sent_email_entry_leaves_the_sent_mail_as_it_is(app, crm, login, smtp):  # noqa: F811
+    to = _address()
+    contact_id = _contact(app, crm, to)
+    client = login("sales")
+    _send(client, crm, "contacts", contact_id, subject="Sent already", body="Hi")
+    run_jobs(app)
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+    assert client.form(f"/{crm.slug}/customers/activities/{entry['id']}/delete", {}).status_code == 302
+    assert (
+        sql_value(app, "select status from public.email_outbox where id = :i", i=entry["outbox_id"]) == "sent"
+    )
+    assert len(smtp.to(to)) == 1
+
+
+def test_the_api_shows_an_email_entry_with_its_address_and_status(app, crm, login, smtp):  # noqa: F811
+    import json
+
+    from tests.tenants.api.conftest import Api, make_token
+
+    to = _address()
+    contact_id = _contact(app, crm, to)
+    _send(login("sales"), crm, "contacts", contact_id, subject="Via API", body="Hi")
+    api = Api(app.test_client(), crm.slug, make_token(app, crm, "sales"))
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+    body = json.loads(api.get(f"activities/{entry['id']}").get_data())
+    assert body["kind"] == "email" and body["email_to"] == to and body["email_status"] == "queued"
+    run_jobs(app)
+    body = json.loads(api.get(f"activities/{entry['id']}").get_data())
+    assert body["email_status"] == "sent"
