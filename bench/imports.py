@@ -13,12 +13,15 @@ Chinese and Thai names; 1 company per 20 contacts). Timed, each on the same file
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 from bench import Context, log, machine, make_tenant, now_iso, row
 
@@ -58,16 +61,29 @@ def _one_import(app: Any, tenant: Any, user_id: int, path: Path) -> dict[str, fl
         services._set(imp.id, status="queued")
         db.session.commit()
         db.session.refresh(imp)
-        start = time.perf_counter()
+        backend = db.session.scalar(text("select pg_backend_pid()"))
+        start, cpu, pg = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
         outcome = services.run(imp, viewer, True)
         real = time.perf_counter() - start
+        cpu, pg = time.process_time() - cpu, _cpu_seconds(backend) - pg
         db.session.remove()
     return {
         "dry_s": dry,
         "run_s": real,
+        "python_cpu_s": cpu,
+        "postgres_cpu_s": pg,
         "created": outcome.created,
         "updated": outcome.updated,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process on this machine; NaN when it is not here to read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _copy_baseline(app: Any, path: Path) -> float:
@@ -99,6 +115,57 @@ def _copy_baseline(app: Any, path: Path) -> float:
     return took
 
 
+# Index groups of the contacts table whose write cost is measured apart (names as in the models).
+INDEX_GROUPS = {
+    "without the search grams (GIN)": ("ix_contacts_search_grams",),
+    "without the duplicate keys (8 indexes)": ("ix_contacts_phone_key", "ix_contacts_phone_key2", "ix_contacts_more_phones",
+                                   "ix_contacts_phone_keys", "ix_contacts_email2", "ix_contacts_more_emails",
+                                   "ix_contacts_emails", "ix_contacts_name_key"),
+}  # fmt: skip
+
+
+def _index_costs(app: Any, schema: str, n: int) -> dict[str, float]:
+    """Microseconds per row of writing n of the imported contacts into a copy of the table: with every
+    index, without each group of INDEX_GROUPS, and with the primary key alone (INSERT ... SELECT: the
+    server's work only, no client)."""
+    from saas.extensions import db
+
+    out: dict[str, float] = {}
+    variants = {"every index": (), **INDEX_GROUPS, "primary key only": None}
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            for label, dropped in variants.items():
+                cur.execute("drop table if exists public.bench_index_costs")
+                cur.execute(f'create table public.bench_index_costs (like "{schema}".contacts including all)')
+                # The copy's indexes get new names: match them to the originals by definition.
+                cur.execute(
+                    "select c.indexname, o.indexname from pg_indexes c join pg_indexes o"
+                    " on split_part(o.indexdef, ' USING ', 2) = split_part(c.indexdef, ' USING ', 2)"
+                    " where c.schemaname = 'public' and c.tablename = 'bench_index_costs'"
+                    " and o.schemaname = %s and o.tablename = 'contacts'",
+                    (schema,),
+                )
+                for copy_name, name in cur.fetchall():
+                    drop = (dropped is None and not name.startswith("pk_")) or (dropped and name in dropped)
+                    if drop:
+                        cur.execute(f'drop index public."{copy_name}"')
+                raw.commit()
+                start = time.perf_counter()
+                cur.execute(
+                    f'insert into public.bench_index_costs select * from "{schema}".contacts order by id limit %s',
+                    (n,),
+                )
+                raw.commit()
+                out[label] = (time.perf_counter() - start) * 1e6 / n
+            cur.execute("drop table public.bench_index_costs")
+            raw.commit()
+        finally:
+            raw.close()
+    return out
+
+
 def measure(ctx: Context, rows: int) -> dict[str, Any]:
     app = ctx.app()
     tenant, user_id = make_tenant(app, "Import Bench", "import-bench", "import-owner@bench.example.com")
@@ -109,9 +176,11 @@ def measure(ctx: Context, rows: int) -> dict[str, Any]:
         copy_s = _copy_baseline(app, path)
         first = _one_import(app, tenant, user_id, path)
         log(f"imports: first run {first}")
+        costs = _index_costs(app, tenant.schema, min(rows, 100_000))
+        log(f"imports: index costs {costs}")
         again = _one_import(app, tenant, user_id, path)
         log(f"imports: re-run {again}")
-    return {"rows": rows, "copy_s": copy_s, "first": first, "again": again}
+    return {"rows": rows, "copy_s": copy_s, "first": first, "again": again, "index_costs": costs}
 
 
 def run(ctx: Context, rows: int | None = None) -> dict[str, Any]:
@@ -125,7 +194,16 @@ def run(ctx: Context, rows: int | None = None) -> dict[str, Any]:
             "COPY of the same file", higher_is_better=True),
         row("re-run, every row an update", rows / f["again"]["run_s"], "rows/s", TARGET_ROWS_S, copy_rate,
             "COPY of the same file", higher_is_better=True),
+        row("… import, every row new: CPU of the app process (all threads) per row",
+            f["first"]["python_cpu_s"] * 1e6 / rows, "µs"),
+        row("… import, every row new: CPU of its PostgreSQL backend per row",
+            f["first"]["postgres_cpu_s"] * 1e6 / rows, "µs"),
     ]  # fmt: skip
+    every = f["index_costs"]["every index"]
+    cost_rows = [
+        row(f"{label}: server time per row written", us, "µs", None, every, "with every index")
+        for label, us in f["index_costs"].items()
+    ]
     return {
         "title": TITLE,
         "module": "bench/imports.py",
@@ -142,8 +220,20 @@ def run(ctx: Context, rows: int | None = None) -> dict[str, Any]:
                     " decode, parse, validate, look up by email, insert or update in batches with the companies,"
                     " stage history, undo records and search columns. Baseline: COPY of the same file into an"
                     " unlogged table of text columns (no validation, no indexes).",
+                    "CPU per row: the app process's CPU time (every thread: checking rows, deriving the search"
+                    " columns, feeding COPY) and its PostgreSQL backend's (parsing COPY, writing the rows and"
+                    " every index), read from /proc; the two overlap, on two cores.",
                 ],
-            }
+            },
+            {
+                "title": "Where the database's time goes: writing imported contacts, by the indexes kept",
+                "rows": cost_rows,
+                "notes": [
+                    f"{min(rows, 100_000):,} of the imported contacts written again with INSERT ... SELECT"
+                    " into a copy of the table (LIKE ... INCLUDING ALL) without the named indexes; the server's"
+                    " work alone. Baseline: the same with every index.",
+                ],
+            },
         ],
     }
 
@@ -159,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     for table in section["tables"]:
         print(table["title"])
         for r in table["rows"]:
-            print(f"  {r['measure']:<45} {r['value']:10.0f} {r['unit']}   (baseline {r['baseline']:10.0f})")
+            base = f"   (baseline {r['baseline']:.0f})" if r["baseline"] is not None else ""
+            print(f"  {r['measure']:<72} {r['value']:10.0f} {r['unit']}{base}")
     return 0
 
 

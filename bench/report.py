@@ -49,7 +49,7 @@ def fmt(value: float | None, unit: str) -> str:
         text = f"{value:.3f}" if value < 1 else f"{value:.2f}"
     elif unit == "×":
         return f"{value:.1f}×"
-    elif unit in ("tenants/s", "per s", "rows/s"):
+    elif unit in ("tenants/s", "per s", "rows/s", "µs"):
         text = f"{value:.0f}" if value >= 100 else f"{value:.1f}"
     else:
         text = f"{value:g}"
