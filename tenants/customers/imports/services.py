@@ -33,8 +33,9 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, any_, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import Text, any_, bindparam, case, delete, func, insert, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import NullType
 
 from saas import audit
 from saas.extensions import db
@@ -514,7 +515,11 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     seen = case((owned_by_visible(viewer, table.c.owner_id), True), else_=False).label("visible_to_me")
     # Only what an update compares and re-derives: not the search columns (dozens of grams a row).
     wanted = dict.fromkeys(["id", *COLUMNS[record_type], *search.SEARCHED[record_type]])
-    cols = [table.c[c] for c in wanted]
+    # Arrays as the driver gives them (lists): SQLAlchemy's ARRAY type would walk every element again.
+    cols = [
+        type_coerce(table.c[c], NullType()).label(c) if isinstance(table.c[c].type, ARRAY) else table.c[c]
+        for c in wanted
+    ]
     found: dict[str, tuple[Any, bool]] = {}
     if record_type == "contact":
         emails = [c.values["email"] for c in batch]
