@@ -278,8 +278,16 @@ class RowError(Exception):
         self.field, self.reason = field_name, reason
 
 
+SPACES_RE = re.compile(r"\s+")
+
+
+def _no_control(value: str) -> str:
+    # isprintable() is a fast "nothing to remove" for almost every cell (control characters are not printable).
+    return value if value.isprintable() else CONTROL_RE.sub("", value)
+
+
 def _text(value: str, fld: str) -> str:
-    text = CONTROL_RE.sub("", value).strip()
+    text = _no_control(value).strip()
     limit = TEXT_LIMITS.get(fld)
     if limit and len(text) > limit:
         raise RowError(
@@ -298,7 +306,7 @@ def _split_list(value: str) -> list[str]:
 def _phones(value: str) -> list[str]:
     phones: list[str] = []
     for phone in _split_list(value):
-        phone = re.sub(r"\s+", " ", phone)
+        phone = SPACES_RE.sub(" ", phone)
         if not PHONE_RE.match(phone):
             raise RowError("phones", _("%(phone)s is not a phone number.", phone=phone[:60]))
         if phone not in phones:
@@ -339,7 +347,7 @@ def _birthday(value: str) -> date:
 
 
 def _split_name(name: str) -> tuple[str, str]:
-    name = re.sub(r"\s+", " ", name).strip()
+    name = SPACES_RE.sub(" ", name).strip()
     if " " in name:
         first, last = name.rsplit(" ", 1)
         return first, last
@@ -376,7 +384,7 @@ def clean_row(record_type: str, cells: dict[str, str]) -> dict[str, Any]:
             except CustomerError as err:
                 raise RowError(fld, str(err)) from None
         elif fld == "name":
-            text = CONTROL_RE.sub("", raw).strip()
+            text = _no_control(raw).strip()
             if record_type == "company":
                 if len(text) > 200:
                     raise RowError(
@@ -388,7 +396,7 @@ def clean_row(record_type: str, cells: dict[str, str]) -> dict[str, Any]:
                 values.setdefault("first_name", first[:100])
                 values.setdefault("last_name", last[:100])
         elif fld == "company":
-            text = CONTROL_RE.sub("", raw).strip()
+            text = _no_control(raw).strip()
             if len(text) > 200:
                 raise RowError(
                     fld, _("%(field)s can be at most %(n)d characters long.", field=_("Company"), n=200)

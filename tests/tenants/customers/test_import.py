@@ -390,3 +390,23 @@ def test_no_duplicate_contacts_count(app, crm):
         ).all()
         db.session.remove()
     assert dupes == []
+
+
+def test_control_characters_are_dropped_and_line_breaks_kept():
+    from tenants.customers.imports.services import clean_row
+
+    values = clean_row(
+        "contact",
+        {
+            "name": "Ann\x00 Lee\x1b",
+            "email": "ann@example.com",
+            "job_title": "Buyer\x07",
+            "city": "陳\x7f村",
+            "company": "Acme\x0b Ltd",
+            "interests": "tea\nand\tcake",
+        },
+    )
+    assert (values["first_name"], values["last_name"], values["job_title"]) == ("Ann", "Lee", "Buyer")
+    assert values["city"] == "陳村" and values["company"] == "Acme Ltd"
+    assert values["interests"] == "tea\nand\tcake"  # not printable, but not control characters to drop
+    assert clean_row("contact", {"name": "สมชาย ใจดี", "email": "s@example.com"})["last_name"] == "ใจดี"
