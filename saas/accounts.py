@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from saas import audit, ratelimit, tenancy
 from saas.extensions import db
@@ -243,13 +243,17 @@ def reset_password(raw: str, password: str) -> User:
     return user
 
 
+# Every signed-in request loads its user: the statement is built once, and run with the request's id.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 def load_user(session_id: str) -> User | None:
     """Flask-Login loader: "<id>:<session_version>"; an old version means a signed-out session."""
     try:
         user_id, version = (int(p) for p in session_id.split(":", 1))
     except ValueError:
         return None
-    user = db.session.get(User, user_id)
+    user = db.session.scalar(_USER_BY_ID, {"user_id": user_id})
     if user is None or user.session_version != version:
         return None
     return user

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from saas.crypto import CryptoError
 from saas.extensions import login_manager
 from saas.pages import render, wants_partial
+from saas.permissions import can, role_for
 
 
 def register(app: Flask) -> None:
@@ -21,26 +22,17 @@ def register(app: Flask) -> None:
 
     login_manager.user_loader(accounts.load_user)
 
-    @app.context_processor
-    def _helpers() -> dict:
-        from saas import current_locale
-        from saas.permissions import can, role_for
-        from tenants.registry import ADMIN_MENU, NAV
+    from saas import current_locale
 
-        def role_name(key: str) -> str:
-            return (
-                str(role_for(key).name)
-                if not key.startswith("custom:") or g.get("tenant")
-                else _("Custom role")
-            )
-
-        return {
-            "can": can,
-            "current_locale": current_locale,
-            "role_name": role_name,
-            "nav_items": lambda: [i for i in NAV if can(i.module)],
-            "admin_items": lambda: [i for i in ADMIN_MENU if can(*i.permission)],
-        }
+    # The same functions for every render (they read the request when called): built once.
+    helpers = {
+        "can": can,
+        "current_locale": current_locale,
+        "role_name": _role_name,
+        "nav_items": _nav_items,
+        "admin_items": _admin_items,
+    }
+    app.context_processor(lambda: helpers)
 
     app.register_blueprint(site_bp)
     app.register_blueprint(signup_bp)
@@ -89,6 +81,22 @@ def register(app: Flask) -> None:
 
         db.session.rollback()  # nothing half-written survives an error
         return _error(500, _("Something went wrong on our side. It was recorded; please try again."))
+
+
+def _role_name(key: str) -> str:
+    return str(role_for(key).name) if not key.startswith("custom:") or g.get("tenant") else _("Custom role")
+
+
+def _nav_items() -> list:
+    from tenants.registry import NAV
+
+    return [i for i in NAV if can(i.module)]
+
+
+def _admin_items() -> list:
+    from tenants.registry import ADMIN_MENU
+
+    return [i for i in ADMIN_MENU if can(*i.permission)]
 
 
 def _error(status: int, message: str):  # noqa: ANN202

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 
 from saas import audit, tenancy
 from saas.billing import access as billing_access
@@ -32,24 +32,40 @@ def _pull_slug(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.url_defaults
 def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
-    if "slug" not in values and g.get("tenant") is not None and endpoint.startswith("workspace."):
-        values["slug"] = g.tenant.slug
+    if "slug" not in values and endpoint.startswith("workspace."):
+        tenant = g.get("tenant")  # once: a page builds dozens of links
+        if tenant is not None:
+            values["slug"] = tenant.slug
+
+
+# Built once (the statements, not their results): each request runs them with its own slug and user.
+_TENANT = select(Tenant).where(Tenant.slug == bindparam("slug"), Tenant.status != "deleted")
+# The tenant and the person's active membership in it, in one round trip.
+_TENANT_AND_MEMBER = (
+    select(Tenant, Membership)
+    .outerjoin(
+        Membership,
+        and_(
+            Membership.tenant_id == Tenant.id,
+            Membership.user_id == bindparam("user_id"),
+            Membership.is_active.is_(True),
+        ),
+    )
+    .where(Tenant.slug == bindparam("slug"), Tenant.status != "deleted")
+)
 
 
 @bp.before_request
 def _bind_tenant():  # noqa: ANN202
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == g.slug, Tenant.status != "deleted"))
+    if current_user.is_authenticated:
+        row = db.session.execute(_TENANT_AND_MEMBER, {"slug": g.slug, "user_id": current_user.id}).first()
+        tenant, member = row if row is not None else (None, None)
+    else:
+        tenant, member = db.session.scalar(_TENANT, {"slug": g.slug}), None
     if tenant is None:
         abort(404)
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    member = db.session.scalar(
-        select(Membership).where(
-            Membership.tenant_id == tenant.id,
-            Membership.user_id == current_user.id,
-            Membership.is_active.is_(True),
-        )
-    )
     if member is None:
         abort(404)
     if tenant.status == "suspended":  # by a platform operator (saas.console); data kept, nothing served

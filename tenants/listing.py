@@ -451,12 +451,13 @@ def _row_id(row: Any) -> int:
 
 def filter_choices(spec: ListSpec) -> list[dict[str, Any]]:
     """What the "add a filter" control offers: each field with its operators (for the page's select)."""
+    ops = {op: str(label) for op, label in OPS.items()}  # translated once, not once per field
     return [
         {
             "key": f.key,
             "label": str(f.label),
             "kind": f.kind,
-            "ops": [(op, str(OPS[op])) for op in f.ops],
+            "ops": [(op, ops[op]) for op in f.ops],
             "choices": [(str(k), str(v)) for k, v in (f.choices or [])],
         }
         for f in spec.fields

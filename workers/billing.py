@@ -21,7 +21,7 @@ def sync_seats(tenant_id: int) -> int | None:
     """Set the tenant's subscription quantity to its seats now (idempotent: the count is read here)."""
     from saas.billing import services
 
-    with job_context(tenant_id):
+    with job_context(tenant_id, allow_suspended=True):  # billing stays right while suspended
         return services.sync_quantity(tenant_id)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from workers.context import job_context
+from workers.context import job_context, tenant_job
 from workers.queues import enqueue
 
 
@@ -21,6 +21,7 @@ def _last_attempt() -> bool:
     return job is None or not job.retries_left
 
 
+@tenant_job(hold=False)  # suspended: stays queued; requeue_stale_exports resumes it
 def run_export(tenant_id: int, export_id: int) -> str:
     """Build one export (a person's data or the whole tenant) and store it."""
     from saas.compliance import services
@@ -34,7 +35,8 @@ def run_export(tenant_id: int, export_id: int) -> str:
 
 
 def requeue_stale_exports(minutes: int = 30) -> int:
-    """Periodic: exports left queued or running by a worker that died (no retry came) are queued again."""
+    """Periodic: exports left queued or running by a worker that died (no retry came), or skipped while
+    their tenant was suspended, are queued again (only for active tenants: a suspended one's wait)."""
     from datetime import UTC, datetime, timedelta
 
     from saas.compliance.models import PrivacyExport
@@ -50,7 +52,7 @@ def requeue_stale_exports(minutes: int = 30) -> int:
                 PrivacyExport.status.in_(("queued", "running")),
                 PrivacyExport.created_at < cutoff,
                 (PrivacyExport.started_at.is_(None)) | (PrivacyExport.started_at < cutoff),
-                Tenant.status != "deleted",
+                Tenant.status == "active",
             )
         ).all()
     for tenant_id, export_id in rows:
@@ -67,19 +69,19 @@ def purge_expired_exports() -> int:
 
 
 def fan_out_retention() -> int:
-    """Periodic (daily): queue tenant_retention for every tenant that has not been deleted."""
+    """Periodic (daily): queue tenant_retention for every active tenant (a suspended one is left as it
+    is until reactivated)."""
     from saas.extensions import db
     from saas.models import Tenant
 
     with job_context():
-        ids = list(
-            db.session.scalars(select(Tenant.id).where(Tenant.status != "deleted").order_by(Tenant.id))
-        )
+        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)))
     for tenant_id in ids:
         enqueue(tenant_retention, tenant_id, queue_name="low")
     return len(ids)
 
 
+@tenant_job(hold=False)  # suspended: the next daily round does it
 def tenant_retention(tenant_id: int) -> str:
     """Apply one tenant's data-retention rule."""
     from saas.compliance import services

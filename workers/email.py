@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from flask import current_app
 from sqlalchemy import select
 
-from workers.context import job_context
+from workers.context import job_context, refuse_suspended, tenant_job
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,13 @@ def deliver(msg: EmailMessage, smtp_url: str, mail_dir: str) -> None:
         client.send_message(msg)
 
 
+@tenant_job(hold=True)
 def send_email(outbox_id: int) -> str:
-    """Idempotent: the row is locked while sending and a row already sent is skipped."""
+    """Idempotent: the row is locked while sending and a row already sent is skipped. A suspended
+    tenant's mail (its invitations, customer emails, reminders) stays unsent and the job is held until
+    reactivation; platform mail (no tenant) always goes."""
     from saas.extensions import db
-    from saas.models import EmailOutbox
+    from saas.models import EmailOutbox, Tenant
 
     with job_context():
         row = db.session.execute(
@@ -151,6 +154,8 @@ def send_email(outbox_id: int) -> str:
         if row.status in ("sent", "cancelled"):  # cancelled: its timeline entry was deleted
             db.session.rollback()
             return "already sent" if row.status == "sent" else "cancelled"
+        if row.tenant_id:
+            refuse_suspended(db.session.get(Tenant, row.tenant_id))  # the row is left as it is
         row.attempts += 1
         try:
             deliver(

@@ -10,9 +10,10 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from saas import audit
-from workers.context import job_context
+from workers.context import job_context, tenant_job
 
 
+@tenant_job(hold=True)  # suspended: queued again on reactivation
 def run_import(tenant_id: int, import_id: int) -> str:
     from saas.extensions import db
     from saas.models import Membership, User

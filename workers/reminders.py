@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from workers.context import job_context
+from workers.context import job_context, tenant_job
 from workers.queues import enqueue
 
 
@@ -28,6 +28,7 @@ def fan_out_task_reminders() -> int:
     return len(ids)
 
 
+@tenant_job(hold=False)  # suspended: due reminders wait for the first round after reactivation
 def tenant_task_reminders(tenant_id: int) -> int:
     """Claim the tenant's due reminders and queue their emails (a retry never reminds twice)."""
     from saas.cli import link_context
@@ -46,6 +47,7 @@ def fan_out_neglect_rule() -> int:
     return len(ids)
 
 
+@tenant_job(hold=False)  # suspended: the next daily round does it
 def tenant_neglect_rule(tenant_id: int) -> int:
     """Tasks for the owners of the tenant's customers nobody has been in touch with for N days."""
     from saas.cli import link_context

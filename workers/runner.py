@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 
 from rq import Worker
-from rq.cron import CronScheduler
 
 from workers.queues import QUEUES, queue, redis_conn
-from workers.schedules import register_periodic
+from workers.schedules import PeriodicScheduler, register_periodic
 
 
-class _ThreadedCron(CronScheduler):
-    """RQ's cron scheduler in a thread beside the worker. Python lets only the main thread install
-    signal handlers, so it leaves them to the worker; the daemon thread ends with the process."""
+class _ThreadedCron(PeriodicScheduler):
+    """The cron scheduler (each slot enqueued once across workers) in a thread beside the worker.
+    Python lets only the main thread install signal handlers, so it leaves them to the worker; the
+    daemon thread ends with the process."""
 
     def _install_signal_handlers(self) -> None:
         pass

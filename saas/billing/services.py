@@ -45,6 +45,7 @@ MAX_SEATS = 10_000
 PLANS = ("monthly", "yearly")
 LIVE = ("active", "past_due")  # a subscription is being paid, or its payment retried
 LOCKED = ("read_only", "cancelled")  # no writes
+SEATS_LOCK_CLASS = 7431103  # advisory lock (class, tenant id): one seat check-and-take at a time
 
 
 class BillingError(AccountError):
@@ -230,14 +231,25 @@ def _billing_link(tenant_id: int) -> str | None:
         return None
 
 
+def lock_seats(tenant_id: int) -> None:
+    """Hold the tenant's seats until the transaction ends: seats are counted after this, so two admins
+    at once cannot both take the last seat (the second one counts after the first one's commit)."""
+    db.session.execute(
+        text("select pg_advisory_xact_lock(:c, :k)"),
+        {"c": SEATS_LOCK_CLASS, "k": int(tenant_id) % 2_147_483_647},
+    )
+
+
 def check_seat_available(tenant_id: int) -> None:
     """Before inviting or reactivating someone: SeatLimitError when every paid seat is taken.
 
     Only with a live subscription: a trial has no paid seats yet (inviting is not limited), and a
-    read-only workspace refuses the write anyway.
+    read-only workspace refuses the write anyway. The caller adds the seat in the same transaction,
+    which holds the tenant's seat lock until it commits.
     """
     if not enabled():
         return
+    lock_seats(tenant_id)
     account = get_account(tenant_id)
     if account is None or effective_state(account) not in LIVE or not account.stripe_subscription_id:
         return
@@ -280,6 +292,7 @@ def sync_quantity(tenant_id: int) -> int | None:
 def change_seats(tenant_id: int, seats: int) -> BillingAccount:
     """The admin sets the paid seats (to invite more people); Stripe prorates the change."""
     account = _live_account(tenant_id)
+    lock_seats(tenant_id)  # no invitation slips in between this count and the new quantity
     taken = seats_taken(tenant_id)
     if seats < max(1, taken):
         raise BillingError(

@@ -190,6 +190,9 @@ def reactivate(tenant: Tenant, operator: User, reason: str = "") -> None:
     if tenant.status != "suspended":
         raise ConsoleError(_("Only a suspended workspace can be reactivated."))
     _set_status(tenant, operator, "active", "workspace_reactivated", reason.strip()[:300])
+    from workers.context import release_held_jobs
+
+    release_held_jobs(tenant.id)  # its mail and imports held while it was suspended
 
 
 def set_platform_admin(email: str, on: bool) -> User:

@@ -5,24 +5,32 @@ otherwise in a folder under the instance path. The storage key is always made he
 "<tenant id>/<random hex>", never from anything the user sent. Whoever may see the record sees
 its attachments; a record type is attachable once a checker for it is registered (companies and
 contacts here; other modules add theirs with register_record_type).
+
+Deleting a company or contact leaves its attachments where they are (a bulk delete can be undone,
+and undo must find them); purge_deleted_records, run hourly per tenant (workers/attachments.py),
+deletes the files and then the rows of records that are gone for good. delete_files is the one way
+stored attachment files are deleted: here, in the purge and in a contact's erasure (privacy.py).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import delete as delete_rows
 
-from saas import tenancy
+from saas import audit, tenancy
 from saas.extensions import db
 from saas.storage import LocalStorage, S3Storage, setting
 from saas.storage import storage as shared_storage
+from tenants.customers.bulk import undoable_delete
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import Attachment
+from tenants.customers.models import Company, Contact
 from tenants.customers.people import Viewer
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -102,6 +110,14 @@ def max_bytes() -> int:
 
 def storage() -> LocalStorage | S3Storage:
     return shared_storage("attachments")
+
+
+def delete_files(keys: Iterable[str]) -> None:
+    """Delete stored attachment files; one already gone is fine. Only for rows that are deleted, or
+    are being deleted in a transaction whose failure leaves nothing anyone can see them through."""
+    store = storage()
+    for key in keys:
+        store.delete(key)
 
 
 # Services -------------------------------------------------------------------------------------
@@ -192,8 +208,52 @@ def delete(viewer: Viewer, attachment_id: int) -> Attachment:
     key = row.storage_key
     db.session.delete(row)
     db.session.commit()
-    storage().delete(key)
+    delete_files([key])
     return row
+
+
+PURGE_LIMIT = 1000  # attachments per tenant per run; the rest go in the next runs
+
+
+def _record_gone() -> Any:
+    """SQL: the attachment's company or contact no longer exists (other record types are left alone)."""
+    return or_(
+        *(
+            and_(Attachment.record_type == record_type, ~exists().where(model.id == Attachment.record_id))
+            for record_type, model in (("company", Company), ("contact", Contact))
+        )
+    )
+
+
+def purge_deleted_records(limit: int = PURGE_LIMIT) -> int:
+    """Delete the attachments of deleted companies and contacts that no bulk undo can bring back:
+    each file first, then the rows, with one audit entry for the run; how many. Idempotent: a run
+    that fails after deleting files leaves rows the next run finds again (a missing file is fine)."""
+    rows = db.session.execute(
+        select(Attachment.id, Attachment.record_type, Attachment.record_id, Attachment.storage_key)
+        .where(_record_gone(), ~undoable_delete(Attachment.record_type, Attachment.record_id))
+        .order_by(Attachment.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # an overlapping run takes the others
+    ).all()
+    if not rows:
+        db.session.rollback()
+        return 0
+    delete_files(row.storage_key for row in rows)
+    ids = [row.id for row in rows]
+    db.session.execute(
+        delete_rows(Attachment).where(Attachment.id.in_(ids)),
+        execution_options={"synchronize_session": False},
+    )
+    records = sorted({f"{row.record_type} {row.record_id}" for row in rows})
+    audit.record(  # "delete": an action the audit page already names in every language
+        "delete",
+        "attachments",
+        changes={"id": [ids, None], "record": [records, None]},
+        summary=f"attachments of deleted records purged (files and rows): {len(ids)}",
+    )
+    db.session.commit()
+    return len(ids)
 
 
 def record_attachments(record_type: str, record_id: int, limit: int = 50) -> list[Attachment]:

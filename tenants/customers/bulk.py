@@ -9,7 +9,9 @@ and this (set-based: a few statements for any number of records). A batch keeps 
 BulkBatch row): the previous owner or tags of each record, or, for a delete, the deleted rows as
 JSON, taken just before (the record, the timeline entries, tasks, stage history and reminder-rule
 marks that were about it alone) plus the links the database cut (ON DELETE SET NULL). Undo puts
-back exactly that, within UNDO_WINDOW, by the user who made the batch.
+back exactly that, within UNDO_WINDOW, by the user who made the batch. Attachments are not in the
+batch: their rows and files stay where they are until attachments.purge_deleted_records, which
+leaves alone any record an undo could still bring back (undoable_delete).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, exists, func, select, text
 
 from saas import audit
 from saas.extensions import db
+from saas.models import EmailOutbox
 from saas.tenancy import qualified
-from tenants.customers import services
+from tenants.customers import privacy, services
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import RuleTask
 from tenants.customers.list_models import BulkBatch
@@ -33,6 +36,7 @@ from tenants.customers.people import Viewer, is_active_member
 from tenants.customers.visibility import visible
 
 UNDO_WINDOW = timedelta(hours=24)
+PURGE_GRACE = timedelta(hours=1)  # see undoable_delete
 MAX_IDS = 1000
 ACTIONS = ("assign", "tag_add", "tag_remove", "delete")
 MODELS: dict[str, Any] = {"company": Company, "contact": Contact}
@@ -147,6 +151,8 @@ def _delete(viewer: Viewer, record_type: str, records: list[Any]) -> BulkBatch:
     before["rows"]["lifecycle_changes"] = _rows_json(
         "lifecycle_changes", "t.record_type = :rtype and t.record_id = any(:ids)", params
     )
+    if record_type == "contact":  # the consent ledger (deleted with the contact by CASCADE), as it was
+        before["rows"]["consent_events"] = _rows_json("consent_events", "t.contact_id = any(:ids)", params)
     if record_type == "company":  # the reminder rule's mark on its tasks (goes with the company)
         before["rows"]["rule_tasks"] = _rows_json_by(
             "rule_tasks", "t.company_id = any(:ids)", params, "task_id"
@@ -171,17 +177,37 @@ def _delete(viewer: Viewer, record_type: str, records: list[Any]) -> BulkBatch:
 # Undo -----------------------------------------------------------------------------------
 
 
+_LAST_BATCH = (  # built once (every list page asks), run with each call's values
+    select(BulkBatch)
+    .where(
+        BulkBatch.user_id == bindparam("user_id"),
+        BulkBatch.record_type == bindparam("record_type"),
+        BulkBatch.created_at > bindparam("since"),
+    )
+    .order_by(BulkBatch.id.desc())
+    .limit(1)
+)
+
+
 def last_batch(viewer: Viewer, record_type: str) -> BulkBatch | None:
     """The viewer's latest bulk action on this list, if it can still be undone."""
+    since = datetime.now(UTC) - UNDO_WINDOW
     return db.session.scalar(
-        select(BulkBatch)
-        .where(
-            BulkBatch.user_id == viewer.user_id,
-            BulkBatch.record_type == record_type,
-            BulkBatch.created_at > datetime.now(UTC) - UNDO_WINDOW,
-        )
-        .order_by(BulkBatch.id.desc())
-        .limit(1)
+        _LAST_BATCH, {"user_id": viewer.user_id, "record_type": record_type, "since": since}
+    )
+
+
+def undoable_delete(record_type: Any, record_id: Any) -> Any:
+    """SQL: whether a bulk delete that may still be undone holds this record (any batch, not only
+    the last one: undo takes any batch of its author within the window). An hour is added to the
+    window so that an undo begun just inside it finds what it restores where it was."""
+    cutoff = datetime.now(UTC) - UNDO_WINDOW - PURGE_GRACE
+    return exists().where(
+        BulkBatch.action == "delete",
+        BulkBatch.undone_at.is_(None),
+        BulkBatch.created_at > cutoff,
+        BulkBatch.record_type == record_type,
+        BulkBatch.before["ids"].op("@>")(func.jsonb_build_array(record_id)),
     )
 
 
@@ -223,6 +249,22 @@ def _populate(model: Any, rows: list[dict]) -> list[Any]:
     return [model(**dict(row)) for row in result]
 
 
+def _stopped_emails(entries: list[Activity]) -> None:
+    """Emails the delete stopped before they went (saas.mail.cancel) come back as not sent: the
+    person can send them again from the timeline."""
+    ids = {e.outbox_id for e in entries}
+    if not ids:
+        return
+    stopped = set(
+        db.session.scalars(
+            select(EmailOutbox.id).where(EmailOutbox.id.in_(ids), EmailOutbox.status == "cancelled")
+        )
+    )
+    for entry in entries:
+        if entry.outbox_id in stopped:
+            entry.email_status = "failed"
+
+
 def _restore(batch: BulkBatch) -> None:
     rows = batch.before.get("rows", {})
     record_type = batch.record_type
@@ -230,20 +272,32 @@ def _restore(batch: BulkBatch) -> None:
     model = MODELS[record_type]
     existing = set(db.session.scalars(select(model.id).where(model.id.in_(batch.before.get("ids", [])))))
     records = [r for r in _populate(model, rows.get(table, [])) if r.id not in existing]
-    db.session.add_all(records)
-    db.session.flush()
     restored = {r.id for r in records}
+    # The ledger hook would take a restored contact's consent for a new one: its own ledger comes back.
+    db.session.info[privacy.RESTORING] = restored
+    try:
+        db.session.add_all(records)
+        db.session.flush()
+    finally:
+        db.session.info.pop(privacy.RESTORING, None)
+    for event in _populate(privacy.ConsentEvent, rows.get("consent_events", [])):
+        if event.contact_id in restored:
+            db.session.add(event)
     col = "company_id" if record_type == "company" else "contact_id"
+    emails: list[Activity] = []
     for name, own_model in OWN_ROWS.items():
         for row in _populate(own_model, rows.get(name, [])):
             ref = row.record_id if name == "lifecycle_changes" else getattr(row, col)
             if ref in restored and db.session.get(own_model, row.id) is None:
                 db.session.add(row)
+                if name == "activities" and row.outbox_id is not None:
+                    emails.append(row)
     db.session.flush()
     for row in _populate(RuleTask, rows.get("rule_tasks", [])):
         if row.company_id in restored and db.session.get(Task, row.task_id) is not None:
             if db.session.get(RuleTask, row.task_id) is None:
                 db.session.add(row)
+    _stopped_emails(emails)
     link_models = {"activities": Activity, "tasks": Task, "contacts": Contact}
     for name, links in batch.before.get("links", {}).items():
         link_model = link_models[name]

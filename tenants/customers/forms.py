@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import wtforms
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
     Field,
     HiddenField,
-    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import Select
 
 from tenants.customers.fields import RECORD_LABELS, TYPE_LABELS, plain_values
 from tenants.customers.models import CustomField
@@ -27,6 +29,24 @@ from tenants.customers.services import SIZES, STAGE_LABELS
 
 def _str_or_blank(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+class _Select(Select):
+    """WTForms' select with the same HTML, each option written directly: WTForms builds an option's
+    attributes with html_params and str.format, and a company's email form offers a hundred."""
+
+    @classmethod
+    def render_option(cls, choice: Any, **kwargs: Any) -> Markup:
+        if kwargs or choice.render_kw:
+            return super().render_option(choice, **kwargs)
+        value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+        value = escape(value).replace(Markup('"'), Markup("&quot;"))
+        label = escape(choice.label or choice.value)
+        return Markup(f'<option {"selected " if choice.selected else ""}value="{value}">{label}</option>')
+
+
+class SelectField(wtforms.SelectField):
+    widget = _Select()
 
 
 class ListField(StringField):

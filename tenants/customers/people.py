@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import g, has_request_context
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from saas.extensions import db
 from saas.models import Membership, User
@@ -36,19 +36,22 @@ class Viewer:
         return cls(int(current_user.id), getattr(role, "visibility", "own") or "own")
 
 
+_MEMBER_ROWS = (  # built once, run with each tenant's id
+    select(User.id, User.name, Membership.is_active)
+    .join(Membership, Membership.user_id == User.id)
+    .where(Membership.tenant_id == bindparam("tenant_id"))
+    .order_by(User.name, User.id)
+)
+
+
 def _member_rows() -> list[tuple[int, str, bool]]:
     """(user id, name, active) of the bound tenant's members, by name; once per request, as a page
     asks for them several times (owner names of a list, owner choices of its filters, ...)."""
     tenant_id = require_tenant().id
     cache = g.setdefault("_member_rows", {}) if has_request_context() else {}
     if tenant_id not in cache:
-        stmt = (
-            select(User.id, User.name, Membership.is_active)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.tenant_id == tenant_id)
-            .order_by(User.name, User.id)
-        )
-        cache[tenant_id] = [(uid, name, active) for uid, name, active in db.session.execute(stmt)]
+        rows = db.session.execute(_MEMBER_ROWS, {"tenant_id": tenant_id})
+        cache[tenant_id] = [(uid, name, active) for uid, name, active in rows]
     return cache[tenant_id]
 
 

@@ -43,6 +43,7 @@ from saas.models import utcnow
 from saas.tenancy import TenantSession, current_tenant
 from tenants.base import TENANT, id_column
 from tenants.customers import search
+from tenants.customers.attachments import delete_files
 from tenants.customers.extra_models import Attachment
 from tenants.customers.fields import plain_values
 from tenants.customers.imports.models import Import, ImportRecord
@@ -73,6 +74,7 @@ class ConsentEvent(db.Model):
 # The ledger hook --------------------------------------------------------------------------------
 
 _PENDING = "consent_ledger_pending"
+RESTORING = "consent_ledger_restoring"  # session.info: ids of contacts an undo is putting back
 
 
 def _ledger_rows(session: Session, _ctx: Any) -> None:
@@ -88,7 +90,8 @@ def _ledger_rows(session: Session, _ctx: Any) -> None:
             granted = bool(getattr(obj, f"consent_{channel}"))
             how = getattr(obj, f"consent_{channel}_how") or ""
             if obj in session.new:
-                changed = granted  # a new contact: only consent given is an event
+                # A new contact: only consent given is an event (not a restored one: its ledger returns).
+                changed = granted and obj.id not in session.info.get(RESTORING, ())
             else:
                 flag = state.attrs[f"consent_{channel}"].history
                 how_hist = state.attrs[f"consent_{channel}_how"].history
@@ -294,8 +297,6 @@ NO_SYNC = {"synchronize_session": False}
 
 
 def _erase_contact(contact_id: int) -> dict[str, int] | None:
-    from saas.storage import storage
-
     contact = db.session.get(Contact, contact_id)
     if contact is None:
         return None
@@ -329,9 +330,7 @@ def _erase_contact(contact_id: int) -> dict[str, int] | None:
         db.session.execute(
             delete(Attachment).where(Attachment.id.in_([f.id for f in files])), execution_options=NO_SYNC
         )
-        store = storage("attachments")
-        for _id, key in files:
-            store.delete(key)
+        delete_files(key for _id, key in files)
     counts["attachments_deleted"] = len(files)
 
     # The ledger keeps the facts (channel, given or withdrawn, when), not the free text.
@@ -440,7 +439,7 @@ def _scrub_bulk_batches(contact_id: int) -> list[int]:
         before = dict(batch.before or {})
         rows = dict(before.get("rows") or {})
         rows["contacts"] = [r for r in rows.get("contacts", []) if r.get("id") != contact_id]
-        for name in ("activities", "tasks"):
+        for name in ("activities", "tasks", "consent_events"):
             rows[name] = [r for r in rows.get(name, []) if r.get("contact_id") != contact_id]
         before["rows"] = rows
         before["ids"] = [i for i in before.get("ids", []) if i != contact_id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from saas.extensions import db
 from tenants.customers.errors import CustomerError, NotFound
@@ -31,18 +31,19 @@ def clean_query(raw: str) -> str:
     return query
 
 
+_VIEWS_FOR = (  # built once (every list page asks), run with each call's values
+    select(SavedView)
+    .where(
+        SavedView.record_type == bindparam("record_type"),
+        or_(SavedView.user_id == bindparam("user_id"), SavedView.shared.is_(True)),
+    )
+    .order_by(SavedView.name, SavedView.id)
+)
+
+
 def views_for(viewer: Viewer, record_type: str) -> list[SavedView]:
     """The viewer's own views and the shared ones, by name."""
-    return list(
-        db.session.scalars(
-            select(SavedView)
-            .where(
-                SavedView.record_type == record_type,
-                or_(SavedView.user_id == viewer.user_id, SavedView.shared.is_(True)),
-            )
-            .order_by(SavedView.name, SavedView.id)
-        )
-    )
+    return list(db.session.scalars(_VIEWS_FOR, {"record_type": record_type, "user_id": viewer.user_id}))
 
 
 def save(viewer: Viewer, record_type: str, name: str, query: str, shared: bool = False) -> SavedView:

@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
-from saas import audit
+from saas import audit, mail
 from saas.extensions import db
+from saas.tenancy import require_tenant
 from tenants.customers import fields as custom_fields
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.models import STAGES, Activity, Company, Contact, LifecycleChange, Task
@@ -268,9 +270,14 @@ def contact_names(viewer: Viewer, contact_ids: set[int]) -> dict[int, str]:
 
 
 def count_company_contacts(viewer: Viewer, company_id: int) -> int:
-    return db.session.scalar(
-        select(func.count()).where(Contact.company_id == company_id, visible(viewer, Contact))
-    )
+    """Counted once per request: a company's 360 page shows it twice (key figure, contacts panel)."""
+    key = (require_tenant().id, viewer, company_id)
+    counted = g.setdefault("_company_contact_counts", {}) if has_request_context() else {}
+    if key not in counted:
+        counted[key] = db.session.scalar(
+            select(func.count()).where(Contact.company_id == company_id, visible(viewer, Contact))
+        )
+    return counted[key]
 
 
 def find_companies_by_name(viewer: Viewer, name: str, limit: int = 10) -> list[Company]:
@@ -404,11 +411,23 @@ def delete_records(record_type: str, records: list[Any]) -> None:
     stays (ON DELETE SET NULL: a contact keeps existing without its company). The records themselves
     are deleted through the ORM, so the audit hook logs each one with all its values. A few
     statements for any number of records. The caller checks visibility first and commits.
+    Attachments stay, rows and files, until attachments.purge_deleted_records (hourly) finds the
+    record gone for good: nothing is deleted from storage before the commit, and a bulk undo finds
+    them where they were.
     """
     ids = [r.id for r in records]
     if not ids:
         return
     col, other = _OWN_COLUMNS[record_type]
+    # Emails of its own timeline that have not gone out yet stop with the record.
+    unsent = db.session.scalars(
+        select(Activity.outbox_id).where(
+            getattr(Activity, col).in_(ids),
+            getattr(Activity, other).is_(None),
+            Activity.outbox_id.is_not(None),
+        )
+    ).all()
+    mail.cancel(list(unsent), require_tenant().id)
     counts: dict[int, list[int]] = {i: [0, 0, 0] for i in ids}
     for n, model in enumerate((Activity, Task)):
         own = getattr(model, col)

@@ -18,6 +18,7 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from saas.i18n import Resolved
 from saas.pages import form_errors, render
 from saas.permissions import require
 from tenants import listing as generic_listing
@@ -105,8 +106,8 @@ def _helpers() -> dict[str, Any]:
         return format_timedelta(moment - datetime.now(UTC), add_direction=True, granularity="minute")
 
     return {
-        "stage_labels": services.STAGE_LABELS,
-        "kind_labels": timeline.KIND_LABELS,
+        "stage_labels": Resolved(services.STAGE_LABELS),
+        "kind_labels": Resolved(timeline.KIND_LABELS),
         "kind_icons": timeline.KIND_ICONS,
         "note_html": sanitize_html,
         "ago": ago,

@@ -12,13 +12,15 @@ from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
 
+from saas.i18n import Resolved
 from saas.pages import form_errors, wants_partial
 from saas.permissions import require
 from tenants.customers import emails, services, timeline
 from tenants.customers.errors import CustomerError
+from tenants.customers.forms import SelectField
 from tenants.customers.models import Company, Contact
 from tenants.customers.views import (
     bp,
@@ -74,7 +76,7 @@ def email_context(
 
 @bp.context_processor
 def _email_helpers() -> dict[str, Any]:
-    return {"email_labels": emails.STATUS_LABELS, "email_badges": BADGES}
+    return {"email_labels": Resolved(emails.STATUS_LABELS), "email_badges": BADGES}
 
 
 def _send(record_type: str, record_id: int) -> Any:

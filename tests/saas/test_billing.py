@@ -874,3 +874,92 @@ def test_billing_tables_match_the_migration(app):
     }
     assert reflected == modelled and len(modelled) == 2
     assert [d for d in diff if d[0] != "add_fk"] == []
+
+
+@pytest.mark.parametrize("take", ["invite", "reactivate"])
+def test_two_admins_at_once_take_the_last_paid_seat_once(app, factory, monkeypatch, take):
+    """Billing on, 3 paid seats, 2 taken: two admins take the last seat in two real transactions at the
+    same moment. Each transaction, once it has counted the seats, waits until the other has counted
+    too or is waiting for a lock: without the tenant's seat lock both count one free seat and both get
+    it (4 seats for 3 paid); with it the second counts after the first commits and is refused."""
+    import time
+
+    from sqlalchemy import text
+
+    from saas import tenancy
+    from saas.billing import services as billing_services
+    from saas.billing.services import SeatLimitError
+    from saas.extensions import db
+    from saas.models import User
+    from tenants.admin import services as admin
+
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", SECRET_KEY)  # no Stripe call on this path
+    t = factory.tenant(roles=("owner", "admin"))
+    set_account(app, t.id, "state = 'active', seats_paid = 3, stripe_subscription_id = :s", s=f"sub_{t.slug}")
+    if take == "reactivate":
+        away = [add_member(app, t, "sales", active=False)[2] for _ in range(2)]
+    else:
+        away = [f"{unique('race')}@example.com" for _ in range(2)]
+
+    pids: dict[str, int] = {}
+    counted: dict[str, int] = {}
+    results: dict[str, str] = {}
+    start = threading.Barrier(2, timeout=10)
+    real_seats_taken = billing_services.seats_taken
+
+    def waiting_for_a_lock(pid: int) -> bool:
+        with db.engine.connect() as conn:
+            kind = conn.execute(
+                text("select wait_event_type from pg_stat_activity where pid = :p"), {"p": pid}
+            ).scalar()
+        return kind == "Lock"
+
+    def seats_taken(tenant_id: int) -> int:
+        n = real_seats_taken(tenant_id)
+        me = threading.current_thread().name
+        other = "b" if me == "a" else "a"
+        counted[me] = n
+        deadline = time.monotonic() + 10
+        while other not in counted and not waiting_for_a_lock(pids[other]):
+            assert time.monotonic() < deadline, "the other transaction neither counted nor waited"
+            time.sleep(0.02)
+        return n
+
+    monkeypatch.setattr(billing_services, "seats_taken", seats_taken)
+
+    def work(role: str, target) -> None:  # noqa: ANN001 - an email or a membership id
+        me = threading.current_thread().name
+        with app.test_request_context(), tenancy.bound(t.id, t.schema, t.slug):
+            try:
+                pids[me] = db.session.scalar(text("select pg_backend_pid()"))  # this transaction's
+                start.wait()
+                if take == "invite":
+                    admin.invite(role, db.session.get(User, t.people[role][0]), target, "sales")
+                else:
+                    admin.set_active(role, target, True)
+                results[me] = "taken"
+            except SeatLimitError:
+                results[me] = "refused"
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                results[me] = repr(exc)
+            finally:
+                db.session.rollback()
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=work, args=("owner", away[0]), name="a"),
+        threading.Thread(target=work, args=("admin", away[1]), name="b"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results.values()) == ["refused", "taken"], results
+    assert sorted(counted.values()) == [2, 3]  # the second count saw the first one's seat
+    taken = sql_value(
+        app,
+        "select (select count(*) from public.memberships where tenant_id = :t and is_active)"
+        " + (select count(*) from public.invitations where tenant_id = :t and accepted_at is null)",
+        t=t.id,
+    )
+    assert taken == 3

@@ -237,6 +237,69 @@ def test_babel_finds_the_catalogs_in_the_locale_directories(app):
                 assert gettext("Sign in") == expected
 
 
+def test_the_remembered_catalog_follows_every_language_switch_within_a_request(app):
+    """The request's catalog is looked up once (saas.i18n), yet force_locale (reminder mails) and a
+    refresh after the language changed still switch it: in code, in lazy strings and in templates."""
+    from flask import render_template_string, session
+    from flask_babel import force_locale, gettext, lazy_gettext, refresh
+
+    lazy = lazy_gettext("Sign in")
+    page = '{{ _("Sign in") }}|{{ gettext("Sign in") }}|{{ _("%(n)s%%", n=5) }}'
+    with app.test_request_context("/"):
+        assert (gettext("Sign in"), str(lazy)) == ("Sign in", "Sign in")
+        for locale, expected in (
+            ("th", "เข้าสู่ระบบ"),
+            ("zh_Hant", "登入"),
+            ("th", "เข้าสู่ระบบ"),
+            ("en", "Sign in"),
+        ):
+            with force_locale(locale):
+                assert (gettext("Sign in"), str(lazy)) == (expected, expected)
+                assert render_template_string(page) == f"{expected}|{expected}|5%"
+        assert gettext("Sign in") == "Sign in"
+        session["lang"] = "zh_Hans"
+        refresh()
+        shown = (gettext("Sign in"), str(lazy), render_template_string(page))
+        assert shown == ("登录", "登录", "登录|登录|5%")
+
+
+@pytest.mark.parametrize("locale", [*LOCALES, "en"])
+def test_date_filters_give_flask_babels_results(app, locale):
+    """The templates' dateformat / datetimeformat / timeformat (saas.i18n) read the request's locale and
+    zone once, and write exactly what Flask-Babel's own filters write."""
+    from datetime import UTC, date, datetime
+    from types import SimpleNamespace
+
+    import flask_babel
+    from flask import g
+
+    from saas import i18n
+
+    assert app.jinja_env.filters["dateformat"] is i18n.format_date
+    filters = {
+        "EEE d MMM y": (i18n.format_date, flask_babel.format_date),
+        "y-MM-dd HH:mm zzz": (i18n.format_datetime, flask_babel.format_datetime),
+        "HH:mm:ss": (i18n.format_time, flask_babel.format_time),
+    }
+    moments = [
+        datetime(2024, 3, 10, 23, 30, tzinfo=UTC),
+        datetime(2024, 7, 1, 2, 5),
+        datetime(2023, 12, 31, 17),
+    ]
+    leap_day = date(2024, 2, 29)
+    for zone in ("UTC", "Asia/Bangkok", "America/Los_Angeles"):
+        with app.test_request_context("/"), flask_babel.force_locale(locale):
+            # The workspace's zone, where saas.select_timezone reads it.
+            g.tenant = SimpleNamespace(timezone=zone)
+            for pattern, (ours, theirs) in filters.items():
+                for fmt in (None, "short", "medium", "long", "full", pattern):
+                    for moment in moments:
+                        for rebase in (True, False):
+                            assert ours(moment, fmt, rebase) == theirs(moment, fmt, rebase), (zone, fmt)
+            for fmt in (None, "short", "long", "EEE d MMM y"):
+                assert i18n.format_date(leap_day, fmt) == flask_babel.format_date(leap_day, fmt)
+
+
 # Pages ------------------------------------------------------------------------------------------
 
 

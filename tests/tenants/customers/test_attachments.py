@@ -184,3 +184,241 @@ def test_s3_storage(app, crm, login, s3):
     _flash(client, client.form(f"{base}/attachments/{att_id}/delete"))
     listed = client_s3.list_objects_v2(Bucket=bucket, Prefix=f"attachments/{crm.id}/")
     assert listed.get("KeyCount", 0) == 0
+
+
+# Deleted records: their attachments are purged once no undo can bring them back ---------------
+
+
+def _attach(app, info, record_type: str, record_id: int, name: str = "deal.pdf") -> tuple[int, str]:
+    """An attachment uploaded the normal way (the configured storage); (id, storage key)."""
+    from tenants.customers import attachments
+    from tests.tenants.customers.conftest import viewer_of
+
+    with in_tenant(app, info):
+        row = attachments.upload(viewer_of(info, "owner"), record_type, record_id, name, io.BytesIO(PDF))
+        return row.id, row.storage_key
+
+
+def _contact(app, info) -> int:
+    from tenants.customers import services
+    from tests.tenants.customers.conftest import viewer_of
+
+    with in_tenant(app, info):
+        return services.create_contact(viewer_of(info, "owner"), {"first_name": unique("Filed ")}).id
+
+
+def _purge(app, info) -> int:
+    from workers.attachments import tenant_attachment_purge
+
+    with app.app_context():
+        return tenant_attachment_purge(info.id)
+
+
+def _row_there(app, info, att_id: int) -> bool:
+    from saas.extensions import db
+    from tenants.customers.extra_models import Attachment
+
+    with in_tenant(app, info):
+        return db.session.get(Attachment, att_id) is not None
+
+
+def _stored(app, key: str) -> Path:
+    return Path(app.instance_path) / "attachments" / key
+
+
+def _purge_entry(app, info, att_id: int) -> tuple[str, dict] | None:
+    """The summary and changes of the audit entry of the purge run that took this attachment."""
+    from sqlalchemy import select
+
+    from saas.extensions import db
+    from tenants.admin.models import AuditEvent
+
+    with in_tenant(app, info):
+        for summary, changes in db.session.execute(
+            select(AuditEvent.summary, AuditEvent.changes)
+            .where(
+                AuditEvent.action == "delete",
+                AuditEvent.entity == "attachments",
+                AuditEvent.entity_id.is_(None),
+            )
+            .order_by(AuditEvent.id.desc())
+        ):
+            if att_id in changes["id"][0]:
+                return summary, changes
+    return None
+
+
+def _purge_entries(app, info) -> int:
+    from sqlalchemy import func, select
+
+    from saas.extensions import db
+    from tenants.admin.models import AuditEvent
+
+    with in_tenant(app, info):
+        return db.session.scalar(
+            select(func.count()).where(
+                AuditEvent.action == "delete",
+                AuditEvent.entity == "attachments",
+                AuditEvent.entity_id.is_(None),
+            )
+        )
+
+
+def _bulk_delete(app, info, record_type: str, record_id: int, hours_ago: float = 0) -> int:
+    """Delete in a bulk batch (made `hours_ago`); the batch id."""
+    from datetime import UTC, datetime, timedelta
+
+    from saas.extensions import db
+    from tenants.customers import bulk
+    from tests.tenants.customers.conftest import viewer_of
+
+    with in_tenant(app, info):
+        batch = bulk.run(viewer_of(info, "owner"), record_type, "delete", [record_id])
+        batch.created_at = datetime.now(UTC) - timedelta(hours=hours_ago)
+        db.session.commit()
+        return batch.id
+
+
+@pytest.mark.parametrize(("how", "record_type"), [("page", "company"), ("api", "contact")])
+def test_single_delete_purges_file_then_row(app, crm, login, how, record_type):
+    from tests.tenants.api.conftest import Api, make_token
+
+    record_id = _company(app, crm) if record_type == "company" else _contact(app, crm)
+    att_id, key = _attach(app, crm, record_type, record_id)
+    kept_id, kept_key = _attach(app, crm, "company", _company(app, crm))  # a live record's
+    kind = "companies" if record_type == "company" else "contacts"
+    if how == "page":
+        assert login("owner").form(f"/{crm.slug}/customers/{kind}/{record_id}/delete").status_code == 302
+    else:
+        api = Api(app.test_client(), crm.slug, make_token(app, crm))
+        assert api.delete(f"{kind}/{record_id}").status_code == 204
+    # The delete itself removes nothing from storage (a rollback could not bring a file back).
+    assert _stored(app, key).read_bytes() == PDF and _row_there(app, crm, att_id)
+    assert login("owner").get(f"/{crm.slug}/customers/attachments/{att_id}").status_code == 404
+
+    entries = _purge_entries(app, crm)
+    assert _purge(app, crm) >= 1
+    assert not _stored(app, key).exists() and not _row_there(app, crm, att_id)
+    summary, changes = _purge_entry(app, crm, att_id)
+    assert f"{record_type} {record_id}" in changes["record"][0] and "purged (files and rows)" in summary
+    assert _purge_entries(app, crm) == entries + 1  # one entry for the whole run
+    page = login("owner").get(f"/{crm.slug}/admin/audit?entity=attachments")
+    assert page.status_code == 200 and summary in page.get_data(as_text=True)
+    # The live record keeps its attachment; a second run finds nothing left to do.
+    assert _stored(app, kept_key).read_bytes() == PDF and _row_there(app, crm, kept_id)
+    assert _purge(app, crm) == 0
+    assert _row_there(app, crm, kept_id)
+
+
+def test_bulk_delete_undo_brings_the_attachment_back(app, crm, login):
+    from tenants.customers import bulk
+    from tests.tenants.customers.conftest import viewer_of
+
+    company_id = _company(app, crm)
+    att_id, key = _attach(app, crm, "company", company_id, "contract.pdf")
+    batch_id = _bulk_delete(app, crm, "company", company_id, hours_ago=23)
+    _purge(app, crm)  # within the undo window: nothing of it goes
+    assert _stored(app, key).read_bytes() == PDF and _row_there(app, crm, att_id)
+
+    with in_tenant(app, crm):
+        bulk.undo(viewer_of(crm, "owner"), batch_id)
+    client = login("owner")
+    got = client.get(f"/{crm.slug}/customers/attachments/{att_id}")
+    assert got.status_code == 200 and got.data == PDF
+    assert "contract.pdf" in client.get(f"/{crm.slug}/customers/companies/{company_id}").get_data(
+        as_text=True
+    )
+    _purge(app, crm)  # the record is back: its attachment stays for good
+    assert _stored(app, key).read_bytes() == PDF and _row_there(app, crm, att_id)
+
+
+def test_bulk_delete_not_undone_is_purged_after_the_window(app, crm):
+    from datetime import UTC, datetime, timedelta
+
+    from saas.extensions import db
+    from tenants.customers import bulk
+    from tenants.customers.errors import CustomerError
+    from tenants.customers.list_models import BulkBatch
+    from tests.tenants.customers.conftest import viewer_of
+
+    contact_id = _contact(app, crm)
+    att_id, key = _attach(app, crm, "contact", contact_id)
+    # Just past the undo window: undo refuses, but the purge waits out its hour of grace.
+    batch_id = _bulk_delete(app, crm, "contact", contact_id, hours_ago=24.5)
+    with in_tenant(app, crm), pytest.raises(CustomerError, match="too late"):
+        bulk.undo(viewer_of(crm, "owner"), batch_id)
+    _purge(app, crm)
+    assert _stored(app, key).exists() and _row_there(app, crm, att_id)
+
+    with in_tenant(app, crm):
+        batch = db.session.get(BulkBatch, batch_id)
+        batch.created_at = datetime.now(UTC) - bulk.UNDO_WINDOW - bulk.PURGE_GRACE - timedelta(minutes=1)
+        db.session.commit()
+    assert _purge(app, crm) >= 1
+    assert not _stored(app, key).exists() and not _row_there(app, crm, att_id)
+    assert _purge_entry(app, crm, att_id) is not None
+
+
+def test_purge_touches_only_its_own_tenant(app, crm, other):
+    from tenants.customers import services
+    from tests.tenants.customers.conftest import viewer_of
+
+    theirs = _company(app, other, "owner")
+    their_id, their_key = _attach(app, other, "company", theirs)
+    with in_tenant(app, other):
+        services.delete_company(viewer_of(other, "owner"), theirs)
+    mine = _company(app, crm)
+    my_id, my_key = _attach(app, crm, "company", mine)
+
+    _purge(app, crm)
+    assert _stored(app, their_key).read_bytes() == PDF and _row_there(app, other, their_id)
+    assert _stored(app, my_key).read_bytes() == PDF and _row_there(app, crm, my_id)
+    # Their own run does purge it (so it was purgeable), and still leaves crm's live record alone.
+    assert _purge(app, other) >= 1
+    assert not _stored(app, their_key).exists() and not _row_there(app, other, their_id)
+    assert _stored(app, my_key).exists() and _row_there(app, crm, my_id)
+
+
+def test_purge_is_scheduled_hourly_and_fans_out_per_tenant(app, crm):
+    from tenants.customers import services
+    from tests.factories import run_jobs
+    from tests.tenants.customers.conftest import viewer_of
+    from workers.attachments import fan_out_attachment_purge
+    from workers.schedules import register_periodic
+
+    seen = {}
+
+    class Cron:
+        def register(self, func, queue_name, cron):
+            seen[func] = (queue_name, cron)
+
+    register_periodic(Cron())
+    assert seen[fan_out_attachment_purge] == ("low", "47 * * * *")
+
+    company_id = _company(app, crm)
+    att_id, key = _attach(app, crm, "company", company_id)
+    with in_tenant(app, crm):
+        services.delete_company(viewer_of(crm, "owner"), company_id)
+    with app.app_context():
+        assert fan_out_attachment_purge() >= 2  # every workspace not deleted
+    run_jobs(app)
+    assert not _stored(app, key).exists() and not _row_there(app, crm, att_id)
+
+
+def test_s3_single_delete_then_purge(app, crm, s3):
+    from tenants.customers import services
+    from tests.tenants.customers.conftest import viewer_of
+
+    client_s3, bucket = s3
+    contact_id = _contact(app, crm)
+    att_id, key = _attach(app, crm, "contact", contact_id)
+    kept_id, kept_key = _attach(app, crm, "contact", _contact(app, crm))
+    client_s3.head_object(Bucket=bucket, Key=f"attachments/{key}")
+    with in_tenant(app, crm):
+        services.delete_contact(viewer_of(crm, "owner"), contact_id)
+    client_s3.head_object(Bucket=bucket, Key=f"attachments/{key}")  # still there until the purge
+
+    _purge(app, crm)
+    listed = client_s3.list_objects_v2(Bucket=bucket, Prefix=f"attachments/{crm.id}/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == [f"attachments/{kept_key}"]
+    assert not _row_there(app, crm, att_id) and _row_there(app, crm, kept_id)

@@ -373,3 +373,71 @@ def test_the_api_shows_an_email_entry_with_its_address_and_status(app, crm, logi
     run_jobs(app)
     body = json.loads(api.get(f"activities/{entry['id']}").get_data())
     assert body["email_status"] == "sent"
+
+
+def test_bulk_delete_stops_unsent_email_and_undo_brings_back_it_and_the_consent_ledger(
+    app,
+    crm,
+    login,
+    smtp,  # noqa: F811
+):
+    from sqlalchemy import text
+
+    from saas.extensions import db
+    from saas.tenancy import qualified
+    from tenants.customers import services
+
+    to = _address()
+    contact_id = _contact(app, crm, to)
+    with in_tenant(app, crm):  # a ledger with history: given, then withdrawn
+        owner = viewer_of(crm, "owner")
+        services.update_contact(
+            owner,
+            contact_id,
+            {
+                "consent_email": True,
+                "consent_email_how": "Web form",
+                "consent_sms": True,
+                "consent_sms_how": "Call",
+            },  # fmt: skip
+        )
+        services.update_contact(owner, contact_id, {"consent_sms": False})
+
+    def ledger() -> list[tuple]:
+        with in_tenant(app, crm):
+            return [
+                tuple(r)
+                for r in db.session.execute(
+                    text(
+                        f"select id, channel, granted, how, at, user_id, created_at from {qualified('consent_events')}"
+                        " where contact_id = :c order by id"
+                    ),
+                    {"c": contact_id},
+                )
+            ]
+
+    before = ledger()
+    assert [(r[1], r[2]) for r in before] == [("email", True), ("sms", True), ("sms", False)]
+    client = login("owner")
+    _send(client, crm, "contacts", contact_id, subject="Before the delete", body="Hi")
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+
+    client.form(f"/{crm.slug}/customers/contacts/bulk", {"action": "delete", "ids": [str(contact_id)]})
+    assert ledger() == [] and _emails_of(app, crm, "contact_id", contact_id) == []
+    run_jobs(app)
+    assert smtp.to(to) == []  # stopped with the record
+
+    with in_tenant(app, crm):
+        from tenants.customers import bulk
+
+        batch = bulk.last_batch(viewer_of(crm, "owner"), "contact").id
+    assert client.form(f"/{crm.slug}/customers/contacts/bulk/undo", {"batch_id": batch}).status_code == 302
+    assert ledger() == before  # the same rows: no "new" consent recorded by the undo
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+    assert entry["email_status"] == "failed" and entry["outbox_status"] == "cancelled"
+    resp = client.form(f"/{crm.slug}/customers/activities/{entry['id']}/send-again", {})
+    assert resp.status_code in (200, 302)
+    run_jobs(app)
+    assert len(smtp.to(to)) == 1
+    [entry] = _emails_of(app, crm, "contact_id", contact_id)
+    assert entry["email_status"] == "sent"

@@ -428,3 +428,32 @@ def test_company_timeline_names_the_contact_of_an_entry(crm, login, app):
     page = login("owner").get(f"/{crm.slug}/customers/companies/{company_id}").get_data(as_text=True)
     assert "Intro call" in page and "Wanda" in page and "with a contact" not in page
     assert SCRIPT not in page
+
+
+def test_select_fields_write_the_html_wtforms_writes():
+    """The customer forms' SelectField writes its options directly, to the byte what WTForms' writes."""
+    import wtforms
+    from markupsafe import Markup
+    from wtforms.fields.choices import SelectChoice
+
+    from tenants.customers.forms import SelectField
+
+    choices = [
+        ("", "— type an address —"),
+        ("8", 'Ann "A" <ann@example.com> & co'),
+        ('x"<&', None),
+        (True, "yes"),
+        SelectChoice("off", "Off", render_kw={"disabled": True}),
+        (Markup("<b>"), Markup("<i>bold</i>")),
+    ]
+
+    class Theirs(wtforms.Form):
+        pick = wtforms.SelectField(choices=choices, validate_choice=False)
+
+    class Ours(wtforms.Form):
+        pick = SelectField(choices=choices, validate_choice=False)
+
+    for data in ("8", 'x"<&', "True", "none of them"):
+        theirs, ours = Theirs(data={"pick": data}).pick, Ours(data={"pick": data}).pick
+        assert ours(class_="form-select", id="p") == theirs(class_="form-select", id="p")
+        assert str(ours) == str(theirs)
