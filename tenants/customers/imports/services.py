@@ -687,9 +687,6 @@ def _batch(
 ) -> None:
     """Check one batch against the database, and when `write`, write it (the caller commits)."""
     record_type = imp.record_type
-    # The table grows by thousands of rows a batch: a plan cached while it was small (a sequential
-    # scan for the key lookups) would be kept by the prepared statements and get slower and slower.
-    db.session.execute(text("set local plan_cache_mode = force_custom_plan"))
     existing = _existing(record_type, viewer, batch)
     company_ids: dict[str, int] = {}
     if record_type == "contact":
