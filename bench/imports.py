@@ -187,6 +187,7 @@ def run(ctx: Context, rows: int | None = None) -> dict[str, Any]:
     rows = rows or (20_000 if ctx.quick else 1_000_000)
     f = measure(ctx, rows)
     copy_rate = rows / f["copy_s"]
+    cores = os.cpu_count() or 1
     table_rows = [
         row("dry run (validate + look up, no writes)", rows / f["first"]["dry_s"], "rows/s", None, copy_rate,
             "COPY of the same file", higher_is_better=True),
@@ -198,6 +199,9 @@ def run(ctx: Context, rows: int | None = None) -> dict[str, Any]:
             f["first"]["python_cpu_s"] * 1e6 / rows, "µs"),
         row("… import, every row new: CPU of its PostgreSQL backend per row",
             f["first"]["postgres_cpu_s"] * 1e6 / rows, "µs"),
+        row(f"… the most {cores} cores could do at that CPU per row, overlapping perfectly",
+            cores * rows / (f["first"]["python_cpu_s"] + f["first"]["postgres_cpu_s"]), "rows/s",
+            higher_is_better=True),
     ]  # fmt: skip
     every = f["index_costs"]["every index"]
     cost_rows = [
