@@ -749,14 +749,17 @@ def _batch(
         searched = search.SEARCHED[record_type]
         # The search columns are written with the fields they derive from, in the same UPDATE.
         derived = any(col in searched for col in cols)
+        wanted = set(cols)
         changed, remembered = [], []
         for row, values in updates:
-            after = {col: values.get(col, getattr(row, col)) for col in cols}
-            if all(after[col] == getattr(row, col) for col in cols):
+            current = row._mapping
+            # Only the file's own values can differ (a re-run of the same file changes nothing).
+            if all(current[col] == value for col, value in values.items() if col in wanted):
                 continue  # already so: nothing to write, nothing to undo
-            remembered.append((row.id, {col: _plain(getattr(row, col)) for col in cols}))
+            after = {col: values.get(col, current[col]) for col in cols}
+            remembered.append((row.id, {col: _plain(current[col]) for col in cols}))
             extra = (
-                search.derive_for_copy(record_type, {f: after.get(f, getattr(row, f)) for f in searched})
+                search.derive_for_copy(record_type, {f: after.get(f, current[f]) for f in searched})
                 if derived
                 else ()
             )
