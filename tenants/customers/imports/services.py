@@ -300,7 +300,7 @@ LIST_SEPARATOR_RE = re.compile(r"[\n,;|]")
 
 
 def _split_list(value: str) -> list[str]:
-    return [v for v in (part.strip() for part in LIST_SEPARATOR_RE.split(value)) if v]
+    return [v for part in LIST_SEPARATOR_RE.split(value) if (v := part.strip())]
 
 
 def _phones(value: str) -> list[str]:
@@ -533,7 +533,7 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
         emails = [c.values["email"] for c in batch]
         rows = db.session.execute(
             select(*cols, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
-        )
+        ).all()  # all at once: iterating fetches row by row
         for row in rows:
             found.setdefault(row.email, (row, row.visible_to_me))
         return found
