@@ -6,22 +6,12 @@ The periodic job only fans out: one job per tenant, which binds the tenant itsel
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from workers.context import job_context, tenant_job
-from workers.queues import enqueue
+from workers.context import fan_out, job_context, tenant_job
 
 
 def fan_out_attachment_purge() -> int:
     """Periodic (hourly): queue tenant_attachment_purge for every active tenant."""
-    from saas.extensions import db
-    from saas.models import Tenant
-
-    with job_context():
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)))
-    for tenant_id in ids:
-        enqueue(tenant_attachment_purge, tenant_id, queue_name="low")
-    return len(ids)
+    return fan_out(tenant_attachment_purge, "low")
 
 
 @tenant_job(hold=False)  # suspended: the first round after reactivation purges

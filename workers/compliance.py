@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from workers.context import job_context, tenant_job
+from workers.context import fan_out, job_context, tenant_job
 from workers.queues import enqueue
 
 
@@ -71,14 +71,7 @@ def purge_expired_exports() -> int:
 def fan_out_retention() -> int:
     """Periodic (daily): queue tenant_retention for every active tenant (a suspended one is left as it
     is until reactivated)."""
-    from saas.extensions import db
-    from saas.models import Tenant
-
-    with job_context():
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)))
-    for tenant_id in ids:
-        enqueue(tenant_retention, tenant_id, queue_name="low")
-    return len(ids)
+    return fan_out(tenant_retention, "low")
 
 
 @tenant_job(hold=False)  # suspended: the next daily round does it

@@ -151,3 +151,19 @@ def release_held_jobs(tenant_id: int) -> int:
     if items:
         log.info("tenant %s reactivated: %d held jobs queued again", tenant_id, len(items))
     return len(items)
+
+
+def fan_out(job: Callable[[int], Any], queue_name: str) -> int:
+    """A periodic job's body: queue `job(tenant_id)` for every active tenant; how many were queued.
+    (A suspended tenant's turn comes with the first round after its reactivation.)"""
+    from sqlalchemy import select
+
+    from saas.extensions import db
+    from saas.models import Tenant
+    from workers.queues import enqueue
+
+    with job_context():
+        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)))
+    for tenant_id in ids:
+        enqueue(job, tenant_id, queue_name=queue_name)
+    return len(ids)

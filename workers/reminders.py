@@ -6,26 +6,12 @@ tenant itself (tenants.customers.reminders does the work, idempotently).
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from workers.context import job_context, tenant_job
-from workers.queues import enqueue
-
-
-def _active_tenant_ids() -> list[int]:
-    from saas.extensions import db
-    from saas.models import Tenant
-
-    return list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)))
+from workers.context import fan_out, job_context, tenant_job
 
 
 def fan_out_task_reminders() -> int:
     """Periodic (every minute): queue tenant_task_reminders for every active tenant."""
-    with job_context():
-        ids = _active_tenant_ids()
-    for tenant_id in ids:
-        enqueue(tenant_task_reminders, tenant_id, queue_name="default")
-    return len(ids)
+    return fan_out(tenant_task_reminders, "default")
 
 
 @tenant_job(hold=False)  # suspended: due reminders wait for the first round after reactivation
@@ -40,11 +26,7 @@ def tenant_task_reminders(tenant_id: int) -> int:
 
 def fan_out_neglect_rule() -> int:
     """Periodic (daily): queue tenant_neglect_rule for every active tenant."""
-    with job_context():
-        ids = _active_tenant_ids()
-    for tenant_id in ids:
-        enqueue(tenant_neglect_rule, tenant_id, queue_name="low")
-    return len(ids)
+    return fan_out(tenant_neglect_rule, "low")
 
 
 @tenant_job(hold=False)  # suspended: the next daily round does it
