@@ -23,9 +23,10 @@ import queue
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -567,7 +568,7 @@ def _companies_for(viewer: Viewer, imp: Import, names: dict[str, str], write: bo
     missing = [n for n in names if n not in found]
     if missing and write:
         rows = [_new_company_row(viewer, names[key]) for key in missing]
-        ids = _insert("company", rows)
+        ids = _insert("company", rows, len(rows))
         for row, new_id in zip(rows, ids, strict=True):
             found[row["name"].lower()] = new_id
         _remember(imp.id, "company", [(i, None) for i in ids])
@@ -620,7 +621,7 @@ JSONB_COLUMNS = {"previous", "custom", "meta"}
 ARRAY_COLUMNS = {"phones", "tags", "emails"}
 
 
-def _copy(table_name: str, columns: list[str], rows: list[tuple], temp: bool = False) -> None:
+def _copy(table_name: str, columns: list[str], rows: Iterable[tuple], temp: bool = False) -> None:
     """COPY rows into a tenant table (or a temp table) on the session's connection, in its transaction."""
     if not rows:
         return
@@ -655,12 +656,18 @@ def _new_ids(table_name: str, n: int) -> list[int]:
     return list(db.session.scalars(sql, {"table": qualified(table_name), "n": n}))
 
 
-def _insert(record_type: str, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert new records with COPY (ids taken from the sequence first); their ids, in order."""
+def _insert(record_type: str, rows: Iterable[dict[str, Any]], n: int) -> list[int]:
+    """Insert n new records with COPY (ids taken from the sequence first); their ids, in order.
+
+    `rows` may be a generator: each row is then made while the database writes the ones before it
+    (COPY streams), instead of all of them first while the database waits.
+    """
     table_name = "contacts" if record_type == "contact" else "companies"
-    ids = _new_ids(table_name, len(rows))
-    keys = list(rows[0].keys())
-    rows_out = [(i, *[r[k] for k in keys]) for i, r in zip(ids, rows, strict=True)]
+    ids = _new_ids(table_name, n)
+    rows = iter(rows)
+    first = next(rows)
+    keys = list(first.keys())
+    rows_out = ((i, *[r[k] for k in keys]) for i, r in zip(ids, chain([first], rows), strict=True))
     _copy(table_name, ["id", *keys], rows_out)
     return ids
 
@@ -734,14 +741,16 @@ def _batch(
         return
     if inserts:
         base = _defaults(record_type, viewer)
-        rows = []
-        for values in inserts:
-            row = dict(base)
-            row.update({k: v for k, v in values.items() if k in row or k in COLUMNS[record_type]})
-            row["search_text"], row["search_grams"] = search.derive_for_copy(record_type, row)
-            rows.append(row)
-            stages.append(row["lifecycle_stage"])
-        ids = _insert(record_type, rows)
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for values in inserts:
+                row = dict(base)
+                row.update({k: v for k, v in values.items() if k in row or k in COLUMNS[record_type]})
+                row["search_text"], row["search_grams"] = search.derive_for_copy(record_type, row)
+                stages.append(row["lifecycle_stage"])
+                yield row
+
+        ids = _insert(record_type, rows(), len(inserts))
         _remember(imp.id, record_type, [(i, None) for i in ids])
         _stage_history(record_type, viewer, list(zip(ids, stages, strict=True)))
     if updates:
