@@ -27,9 +27,9 @@ from saas import audit, tenancy
 from saas.extensions import db
 from saas.storage import LocalStorage, S3Storage, setting
 from saas.storage import storage as shared_storage
-from tenants.customers.bulk import undoable_delete
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import Attachment
+from tenants.customers.list_models import undoable_delete
 from tenants.customers.models import Company, Contact
 from tenants.customers.people import Viewer
 

@@ -11,17 +11,17 @@ JSON, taken just before (the record, the timeline entries, tasks, stage history 
 marks that were about it alone) plus the links the database cut (ON DELETE SET NULL). Undo puts
 back exactly that, within UNDO_WINDOW, by the user who made the batch. Attachments are not in the
 batch: their rows and files stay where they are until attachments.purge_deleted_records, which
-leaves alone any record an undo could still bring back (undoable_delete).
+leaves alone any record an undo could still bring back (list_models.undoable_delete).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, exists, func, select, text
+from sqlalchemy import bindparam, select, text
 
 from saas import audit
 from saas.extensions import db
@@ -30,13 +30,11 @@ from saas.tenancy import qualified
 from tenants.customers import privacy, services
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import RuleTask
-from tenants.customers.list_models import BulkBatch
+from tenants.customers.list_models import UNDO_WINDOW, BulkBatch
 from tenants.customers.models import Activity, Company, Contact, LifecycleChange, Task
 from tenants.customers.people import Viewer, is_active_member
 from tenants.customers.visibility import visible
 
-UNDO_WINDOW = timedelta(hours=24)
-PURGE_GRACE = timedelta(hours=1)  # see undoable_delete
 MAX_IDS = 1000
 ACTIONS = ("assign", "tag_add", "tag_remove", "delete")
 MODELS: dict[str, Any] = {"company": Company, "contact": Contact}
@@ -194,20 +192,6 @@ def last_batch(viewer: Viewer, record_type: str) -> BulkBatch | None:
     since = datetime.now(UTC) - UNDO_WINDOW
     return db.session.scalar(
         _LAST_BATCH, {"user_id": viewer.user_id, "record_type": record_type, "since": since}
-    )
-
-
-def undoable_delete(record_type: Any, record_id: Any) -> Any:
-    """SQL: whether a bulk delete that may still be undone holds this record (any batch, not only
-    the last one: undo takes any batch of its author within the window). An hour is added to the
-    window so that an undo begun just inside it finds what it restores where it was."""
-    cutoff = datetime.now(UTC) - UNDO_WINDOW - PURGE_GRACE
-    return exists().where(
-        BulkBatch.action == "delete",
-        BulkBatch.undone_at.is_(None),
-        BulkBatch.created_at > cutoff,
-        BulkBatch.record_type == record_type,
-        BulkBatch.before["ids"].op("@>")(func.jsonb_build_array(record_id)),
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, exists, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +29,10 @@ class SavedView(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+UNDO_WINDOW = timedelta(hours=24)  # how long a bulk action can be undone (tenants.customers.bulk)
+PURGE_GRACE = timedelta(hours=1)  # see undoable_delete
+
+
 class BulkBatch(db.Model):
     """One bulk action on a list, with what it needs to be undone.
 
@@ -47,3 +52,18 @@ class BulkBatch(db.Model):
     before: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def undoable_delete(record_type: Any, record_id: Any) -> Any:
+    """SQL: whether a bulk delete that may still be undone holds this record (any batch, not only
+    the last one: undo takes any batch of its author within the window). An hour is added to the
+    window so that an undo begun just inside it finds what it restores where it was. Here, beside
+    the model, so that what keeps deleted records' data (attachments) need not import bulk."""
+    cutoff = datetime.now(UTC) - UNDO_WINDOW - PURGE_GRACE
+    return exists().where(
+        BulkBatch.action == "delete",
+        BulkBatch.undone_at.is_(None),
+        BulkBatch.created_at > cutoff,
+        BulkBatch.record_type == record_type,
+        BulkBatch.before["ids"].op("@>")(func.jsonb_build_array(record_id)),
+    )

@@ -336,7 +336,7 @@ def test_bulk_delete_not_undone_is_purged_after_the_window(app, crm):
     from datetime import UTC, datetime, timedelta
 
     from saas.extensions import db
-    from tenants.customers import bulk
+    from tenants.customers import bulk, list_models
     from tenants.customers.errors import CustomerError
     from tenants.customers.list_models import BulkBatch
     from tests.tenants.customers.conftest import viewer_of
@@ -352,7 +352,9 @@ def test_bulk_delete_not_undone_is_purged_after_the_window(app, crm):
 
     with in_tenant(app, crm):
         batch = db.session.get(BulkBatch, batch_id)
-        batch.created_at = datetime.now(UTC) - bulk.UNDO_WINDOW - bulk.PURGE_GRACE - timedelta(minutes=1)
+        batch.created_at = (
+            datetime.now(UTC) - list_models.UNDO_WINDOW - list_models.PURGE_GRACE - timedelta(minutes=1)
+        )
         db.session.commit()
     assert _purge(app, crm) >= 1
     assert not _stored(app, key).exists() and not _row_there(app, crm, att_id)
