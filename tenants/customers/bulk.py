@@ -25,9 +25,8 @@ from sqlalchemy import bindparam, select, text
 
 from saas import audit
 from saas.extensions import db
-from saas.models import EmailOutbox
 from saas.tenancy import qualified
-from tenants.customers import privacy, services
+from tenants.customers import emails, privacy, services
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import RuleTask
 from tenants.customers.list_models import UNDO_WINDOW, BulkBatch
@@ -233,22 +232,6 @@ def _populate(model: Any, rows: list[dict]) -> list[Any]:
     return [model(**dict(row)) for row in result]
 
 
-def _stopped_emails(entries: list[Activity]) -> None:
-    """Emails the delete stopped before they went (saas.mail.cancel) come back as not sent: the
-    person can send them again from the timeline."""
-    ids = {e.outbox_id for e in entries}
-    if not ids:
-        return
-    stopped = set(
-        db.session.scalars(
-            select(EmailOutbox.id).where(EmailOutbox.id.in_(ids), EmailOutbox.status == "cancelled")
-        )
-    )
-    for entry in entries:
-        if entry.outbox_id in stopped:
-            entry.email_status = "failed"
-
-
 def _restore(batch: BulkBatch) -> None:
     rows = batch.before.get("rows", {})
     record_type = batch.record_type
@@ -268,20 +251,20 @@ def _restore(batch: BulkBatch) -> None:
         if event.contact_id in restored:
             db.session.add(event)
     col = "company_id" if record_type == "company" else "contact_id"
-    emails: list[Activity] = []
+    restored_emails: list[Activity] = []
     for name, own_model in OWN_ROWS.items():
         for row in _populate(own_model, rows.get(name, [])):
             ref = row.record_id if name == "lifecycle_changes" else getattr(row, col)
             if ref in restored and db.session.get(own_model, row.id) is None:
                 db.session.add(row)
                 if name == "activities" and row.outbox_id is not None:
-                    emails.append(row)
+                    restored_emails.append(row)
     db.session.flush()
     for row in _populate(RuleTask, rows.get("rule_tasks", [])):
         if row.company_id in restored and db.session.get(Task, row.task_id) is not None:
             if db.session.get(RuleTask, row.task_id) is None:
                 db.session.add(row)
-    _stopped_emails(emails)
+    emails.restored(restored_emails)
     link_models = {"activities": Activity, "tasks": Task, "contacts": Contact}
     for name, links in batch.before.get("links", {}).items():
         link_model = link_models[name]

@@ -190,6 +190,22 @@ def send_again(viewer: Viewer, activity_id: int) -> Activity:
     return activity
 
 
+def restored(entries: list[Activity]) -> None:
+    """Entries a bulk undo put back: an email their delete stopped before it went (saas.mail.cancel)
+    shows as not sent, and can be sent again from the timeline."""
+    ids = {e.outbox_id for e in entries if e.outbox_id is not None}
+    if not ids:
+        return
+    stopped = set(
+        db.session.scalars(
+            select(EmailOutbox.id).where(EmailOutbox.id.in_(ids), EmailOutbox.status == "cancelled")
+        )
+    )
+    for entry in entries:
+        if entry.outbox_id in stopped:
+            entry.email_status = "failed"
+
+
 # What the send job tells the timeline (workers.email runs these inside the mail's tenant) ----------
 
 
