@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, g
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select
 
@@ -247,13 +247,38 @@ def reset_password(raw: str, password: str) -> User:
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
-def load_user(session_id: str) -> User | None:
-    """Flask-Login loader: "<id>:<session_version>"; an old version means a signed-out session."""
+def _session_key(session_id: str | None) -> tuple[int, int] | None:
+    """(user id, session version) of Flask-Login's "<id>:<session_version>", None when malformed."""
     try:
-        user_id, version = (int(p) for p in session_id.split(":", 1))
+        user_id, version = (int(p) for p in (session_id or "").split(":", 1))
     except ValueError:
         return None
-    user = db.session.scalar(_USER_BY_ID, {"user_id": user_id})
+    return user_id, version
+
+
+def session_user_id(session_id: str | None) -> int | None:
+    """The user id a session names (not yet checked: load_user does that)."""
+    key = _session_key(session_id)
+    return key[0] if key is not None else None
+
+
+def prefetch_user(user_id: int, user: User | None) -> None:
+    """The user row of this request, read together with its tenant (saas.workspace): load_user takes
+    it from here instead of asking the database again. Only for this request and this very id."""
+    g.prefetched_user = (user_id, user)
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login loader: "<id>:<session_version>"; an old version means a signed-out session."""
+    key = _session_key(session_id)
+    if key is None:
+        return None
+    user_id, version = key
+    prefetched = g.get("prefetched_user")
+    if prefetched is not None and prefetched[0] == user_id:
+        user = prefetched[1]
+    else:
+        user = db.session.scalar(_USER_BY_ID, {"user_id": user_id})
     if user is None or user.session_version != version:
         return None
     return user

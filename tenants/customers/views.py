@@ -13,11 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from saas import current_locale
 from saas.i18n import Resolved
 from saas.pages import form_errors, render
 from saas.permissions import require
@@ -139,6 +142,43 @@ def _canonical_filter_redirect(endpoint: str, spec: generic_listing.ListSpec) ->
     return redirect(url_for(endpoint, **args.to_dict(flat=False)))
 
 
+# The "filter on any field" control of a list as text, by everything it is made of: the language,
+# the list, its owners (ids and names) and the tenant's field definitions, all read afresh for each
+# request; a change to any of them is another key, so nothing stale or another tenant's is served.
+_FILTER_BUILDERS: dict[tuple, tuple[Markup, Markup, Markup]] = {}
+_FILTER_BUILDERS_MAX = 512
+
+
+def _filter_builder(
+    kind: str, owners: list[tuple[str, str]], defs: list[Any], spec: generic_listing.ListSpec
+) -> tuple[Markup, Markup, Markup]:
+    """(fields as escaped JSON, the field options, the first field's condition options)."""
+    key = (
+        current_locale(),
+        kind,
+        tuple(owners),
+        tuple((d.key, d.label, d.field_type, tuple(d.options or ()), d.sensitive) for d in defs),
+    )
+    found_builder = _FILTER_BUILDERS.get(key)
+    if found_builder is None:
+        choices = generic_listing.filter_choices(spec)
+        policies = current_app.jinja_env.policies
+        data = htmlsafe_json_dumps(choices, policies["json.dumps_function"], **policies["json.dumps_kwargs"])
+        found_builder = (
+            escape(str(data)),
+            Markup("").join(
+                Markup('<option value="{}">{}</option>').format(f["key"], f["label"]) for f in choices
+            ),
+            Markup("").join(
+                Markup('<option value="{}">{}</option>').format(op, label) for op, label in choices[0]["ops"]
+            ),
+        )
+        if len(_FILTER_BUILDERS) >= _FILTER_BUILDERS_MAX:
+            _FILTER_BUILDERS.clear()
+        _FILTER_BUILDERS[key] = found_builder
+    return found_builder
+
+
 def _list_page(kind: str) -> Any:
     owners = people.owner_choices()[1:]
     defs = custom_fields.definitions(kind)
@@ -167,7 +207,7 @@ def _list_page(kind: str) -> Any:
         "owners": owners,
         "company_names": company_names,
         "endpoint": endpoint,
-        "filter_choices": generic_listing.filter_choices(spec),
+        "filter_builder": _filter_builder(kind, owners, defs, spec),
         "sortable": [f for f in spec.fields if f.sortable],
         "first_page": not request.args.get("after"),
     }
