@@ -103,6 +103,7 @@ def fill(app: Any, tenant: Any, contacts: int) -> dict[str, int]:
             "job_title": "(array['Buyer','CEO','Engineer','Manager',''])[1 + i % 5]",
             "email": "'person' || i || '@mail' || (i % 97) || '.example.com'",
             "phones": "array['+66 8' || lpad((i % 100000000)::text, 8, '0')]",
+            "phone_keys": "array[lpad((i % 100000000)::text, 8, '0')]",  # duplicate_models.phone_key
             "birthday": "case when i % 3 = 0 then date '1970-01-01' + (i % 12000) end",
             "interests": "case when i % 7 = 0 then 'golf, travel' else '' end", "preferences": "''",
             "consent_email": "i % 2 = 0", "consent_email_how": "case when i % 2 = 0 then 'web form' else '' end",

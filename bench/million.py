@@ -3,7 +3,7 @@
 Setup (timed and reported, not a target): one tenant with 1,000,000 contacts (Faker name pools:
 en_US, zh_CN, zh_TW, th_TH), 200,000 companies and 2,000,000 timeline entries, a "tier" select
 custom field on every contact, and 100 small tenants beside it (20 contacts each). Rows are
-written with COPY, their search columns derived in Python by tenants.customers.search.derive (the
+written with COPY, their search columns derived in Python by tenants.customers.search.derived (the
 rule the app uses); then VACUUM ANALYZE, as autovacuum would after a bulk load.
 
 Measured through the app (Flask test client, signed in as the owner; every request goes through
@@ -66,7 +66,8 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
     from saas import tenancy
     from saas.extensions import db
     from tenants.customers.models import CustomField
-    from tenants.customers.search import derive_for_copy as derive
+    from tenants.customers.search import DERIVED
+    from tenants.customers.search import derived_for_copy as derive
     from tenants.customers.services import full_name
 
     rng = random.Random(seed)
@@ -84,8 +85,8 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
             loc = LOCALES[cid % 4]
             name = f"{rng.choice(pools[loc]['company'])} {cid}"
             phones = [f"+66 2{rng.randint(1000000, 9999999)}"]
-            text_, grams = derive("company", {"name": name, "domain": None, "phones": phones})
-            yield (cid, name, phones, rng.choice(owners), "lead", "{}", now, now, text_, grams)
+            derived = derive("company", {"name": name, "domain": None, "phones": phones})
+            yield (cid, name, phones, rng.choice(owners), "lead", "{}", now, now, *derived)
 
     def contact_rows() -> Any:
         for i in range(1, contacts + 1):
@@ -99,14 +100,12 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
             name = full_name(first, last)
             company = 1 if i <= busy else rng.randint(2, companies)
             tier = TIERS[min(int(rng.random() ** 2 * 4), 3)]  # platinum the rarest
-            text_, grams = derive(
-                "contact", {"full_name": name, "email": email, "emails": [], "phones": [phone]}
-            )
+            derived = derive("contact", {"full_name": name, "email": email, "emails": [], "phones": [phone]})
             if i % 997 == 0:
                 sample.append((loc, first, last, name, email, phone))
             created = now - timedelta(minutes=i)
             yield (i, first, last, name, email, [phone], rng.choice(owners), company, "customer",
-                   json.dumps({"tier": tier}), created, created, text_, grams)  # fmt: skip
+                   json.dumps({"tier": tier}), created, created, *derived)  # fmt: skip
 
     started = time.perf_counter()
     with app.app_context(), tenancy.bound(tenant.id, schema, tenant.slug):
@@ -121,12 +120,12 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
             cur = raw.cursor()
             _copy(cur, schema, "companies",
                   ["id", "name", "phones", "owner_id", "lifecycle_stage", "custom", "created_at", "updated_at",
-                   "search_text", "search_grams"], company_rows())  # fmt: skip
+                   *DERIVED], company_rows())  # fmt: skip
             raw.commit()
             log(f"million: {companies:,} companies in {time.perf_counter() - started:.0f}s")
             _copy(cur, schema, "contacts",
                   ["id", "first_name", "last_name", "full_name", "email", "phones", "owner_id", "company_id",
-                   "lifecycle_stage", "custom", "created_at", "updated_at", "search_text", "search_grams"],
+                   "lifecycle_stage", "custom", "created_at", "updated_at", *DERIVED],
                   contact_rows())  # fmt: skip
             raw.commit()
             log(f"million: {contacts:,} contacts in {time.perf_counter() - started:.0f}s")
@@ -161,12 +160,10 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
                 rows = []
                 for i in range(1, 21):
                     name = f"Small Contact {i}"
-                    text_, grams = derive(
-                        "contact", {"full_name": name, "email": None, "emails": [], "phones": []}
-                    )
-                    rows.append((name, small_owner, now, now, text_, grams))
+                    derived = derive("contact", {"full_name": name, "email": None, "emails": [], "phones": []})
+                    rows.append((name, small_owner, now, now, *derived))
                 _copy(cur, small_schema, "contacts",
-                      ["full_name", "owner_id", "created_at", "updated_at", "search_text", "search_grams"], rows)  # fmt: skip
+                      ["full_name", "owner_id", "created_at", "updated_at", *DERIVED], rows)  # fmt: skip
             raw.commit()
         finally:
             raw.close()

@@ -19,8 +19,9 @@ from saas.tenancy import current_tenant, is_tenant_table
 
 # Never written into the log, whatever table they sit in.
 SECRET_FIELDS = {"password_hash", "token_hash", "api_token_hash"}
-# Derived from other columns (the search index): their changes say nothing the audit log needs.
-DERIVED_FIELDS = {"search_text", "search_grams"}
+# Derived from other columns (tenants.customers.search.DERIVED: the search index, the phones'
+# duplicate keys): their changes say nothing the audit log needs.
+DERIVED_FIELDS = {"search_text", "search_grams", "phone_keys"}
 
 
 @dataclass(frozen=True)

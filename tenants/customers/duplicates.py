@@ -58,7 +58,7 @@ from saas import audit
 from saas.extensions import db
 from saas.tenancy import is_tenant_table
 from tenants.customers import bulk, services
-from tenants.customers.duplicate_models import DuplicateDismissal, all_keys, branches, phone_keys
+from tenants.customers.duplicate_models import DuplicateDismissal, all_keys, branches
 from tenants.customers.errors import CustomerError, NotFound
 from tenants.customers.extra_models import Attachment
 from tenants.customers.imports.models import ImportRecord
@@ -245,7 +245,7 @@ def _sharing(record_type: str, reason: str, r: Any, keys: list[str]) -> Any:
     if reason == "email":
         return or_(r.c.email == any_(wanted), r.c.emails.overlap(wanted))
     if reason == "phone":
-        return literal_column(phone_keys("r.phones")).op("&&")(wanted)
+        return r.c.phone_keys.overlap(wanted)
     first = branches(record_type, reason)[0]
     match = literal_column(first.key) == any_(wanted)
     return and_(text(first.where), match) if first.where else match
@@ -653,11 +653,11 @@ def _plain(value: Any) -> Any:
 
 
 def snapshot(record: Any) -> dict[str, Any]:
-    """A record's stored values (not the derived search columns), for the audit log."""
+    """A record's stored values (not the derived columns), for the audit log."""
     return {
         attr.key: _plain(getattr(record, attr.key))
         for attr in inspect(type(record)).column_attrs
-        if not attr.key.startswith("search_")
+        if attr.key not in audit.DERIVED_FIELDS
     }
 
 

@@ -1,13 +1,16 @@
 """Global search of companies and contacts: by any part of a name, email, phone or company name.
 
-Built-in PostgreSQL only (no pg_trgm, no unaccent). Each company and contact row carries two derived
-columns, kept by this module:
+Built-in PostgreSQL only (no pg_trgm, no unaccent). Each company and contact row carries derived
+columns, kept by this module (DERIVED):
 - search_text: the record's searchable text, normalised (NFKC, lower case) — its names and emails,
   and the digits alone of each phone number;
 - search_grams: the distinct character bigrams of each word of search_text, plus every non-ASCII
   character on its own (so a single Chinese character, "伟", is a query too), under a GIN index.
 
-One rule computes both, in Python (`derive`), for the index and for the query alike: the ORM events
+- phone_keys: the duplicate-match key of each phone number (tenants.customers.duplicate_models), kept
+  here with the others because it derives from the same fields, and is refreshed the same way.
+
+One rule computes them, in Python (`derived`), for the index and for the query alike: the ORM events
 below refresh them whenever a record's searchable fields change, an import computes them for the
 rows it COPYs, and any other writer that goes around the ORM calls `index(kind, ids)`.
 
@@ -32,6 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
 from saas.extensions import db
+from tenants.customers.duplicate_models import phone_keys
 from tenants.customers.models import Company, Contact
 from tenants.customers.people import Viewer
 from tenants.customers.visibility import owned_by_visible
@@ -83,10 +87,19 @@ def array_literal(items: list[str]) -> str:
     return '{"' + '","'.join(items) + '"}'
 
 
-def derive_for_copy(kind: str, values: dict[str, Any]) -> tuple[str, str]:
-    """derive(), with the grams as an array literal, for rows written with COPY."""
+DERIVED = ("search_text", "search_grams", "phone_keys")
+
+
+def derived(kind: str, values: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """The DERIVED columns of a record, from its SEARCHED fields."""
     text_, grams = derive(kind, values)
-    return text_, array_literal(grams)
+    return text_, grams, phone_keys(values.get("phones"))
+
+
+def derived_for_copy(kind: str, values: dict[str, Any]) -> tuple[str, str, str]:
+    """derived(), with the arrays as literals, for rows written with COPY."""
+    text_, grams = derive(kind, values)
+    return text_, array_literal(grams), array_literal(phone_keys(values.get("phones")))
 
 
 def index(kind: str, ids: list[int]) -> None:
@@ -100,15 +113,15 @@ def index(kind: str, ids: list[int]) -> None:
     rows = db.session.execute(select(model.id, *(getattr(model, f) for f in fields)).where(model.id.in_(ids)))
     params = []
     for row in rows:
-        text_, grams = derive(kind, dict(zip(fields, row[1:], strict=True)))
-        params.append({"rid": row.id, "t": text_, "g": grams})
+        values = derived(kind, dict(zip(fields, row[1:], strict=True)))
+        params.append({"rid": row.id, **{f"new_{c}": v for c, v in zip(DERIVED, values, strict=True)}})
     if params:
         table = model.__table__
         stmt = (
             update(table)
             .where(table.c.id == bindparam("rid"))
             # updated_at kept: refreshing derived columns is not a change of the record.
-            .values(search_text=bindparam("t"), search_grams=bindparam("g"), updated_at=table.c.updated_at)
+            .values({c: bindparam(f"new_{c}") for c in DERIVED} | {"updated_at": table.c.updated_at})
         )
         db.session.execute(stmt, params, execution_options={"synchronize_session": False})
 
@@ -135,7 +148,9 @@ def _refresh(kind: str, fields: tuple[str, ...]) -> Any:
         state = db.inspect(target)
         if state.persistent and not any(state.attrs[f].history.has_changes() for f in fields):
             return
-        target.search_text, target.search_grams = derive(kind, {f: getattr(target, f) for f in fields})
+        values = derived(kind, {f: getattr(target, f) for f in fields})
+        for column, value in zip(DERIVED, values, strict=True):
+            setattr(target, column, value)
 
     return listener
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import csv
 import io
+import json
 import queue
 import re
 import threading
@@ -517,7 +518,9 @@ def _any(values: list[str]) -> Any:
     return any_(bindparam(None, values, type_=ARRAY(Text)))
 
 
-def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[str, tuple[Any, bool]]:
+def _existing(
+    conn: Any, record_type: str, viewer: Viewer, batch: list[Checked]
+) -> dict[str, tuple[Any, bool]]:
     """natural key -> (row of the existing record, whether the viewer may see it)."""
     model = _model(record_type)
     table = model.__table__
@@ -532,7 +535,7 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     found: dict[str, tuple[Any, bool]] = {}
     if record_type == "contact":
         emails = [c.values["email"] for c in batch]
-        rows = db.session.execute(
+        rows = conn.execute(
             select(*cols, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
         ).all()  # all at once: iterating fetches row by row
         for row in rows:
@@ -541,44 +544,20 @@ def _existing(record_type: str, viewer: Viewer, batch: list[Checked]) -> dict[st
     domains = [c.values["domain"] for c in batch if c.values.get("domain")]
     names = [c.values["name"].lower() for c in batch if not c.values.get("domain")]
     if domains:
-        for row in db.session.execute(
+        for row in conn.execute(
             select(*cols, seen).where(table.c.domain == _any(domains)).order_by(table.c.id)
         ):
             found.setdefault("d:" + row.domain, (row, row.visible_to_me))
     if names:
         stmt = select(*cols, seen).where(func.lower(table.c.name) == _any(names)).order_by(table.c.id)
-        for row in db.session.execute(stmt):
+        for row in conn.execute(stmt):
             found.setdefault("n:" + row.name.lower(), (row, row.visible_to_me))
-    return found
-
-
-def _companies_for(viewer: Viewer, imp: Import, names: dict[str, str], write: bool) -> dict[str, int]:
-    """lower(name) -> company id for the contacts' company column; missing companies are created."""
-    if not names:
-        return {}
-    table = Company.__table__
-    found: dict[str, int] = {}
-    stmt = (
-        select(table.c.id, func.lower(table.c.name).label("key"))
-        .where(func.lower(table.c.name) == _any(list(names)), owned_by_visible(viewer, table.c.owner_id))
-        .order_by(table.c.id)
-    )
-    for row in db.session.execute(stmt):
-        found.setdefault(row.key, row.id)
-    missing = [n for n in names if n not in found]
-    if missing and write:
-        rows = [_new_company_row(viewer, names[key]) for key in missing]
-        ids = _insert("company", rows, len(rows))
-        for row, new_id in zip(rows, ids, strict=True):
-            found[row["name"].lower()] = new_id
-        _remember(imp.id, "company", [(i, None) for i in ids])
-        _stage_history("company", viewer, [(i, "lead") for i in ids])
     return found
 
 
 def _new_company_row(viewer: Viewer, name: str) -> dict[str, Any]:
     row = _defaults("company", viewer) | {"name": name}
-    row["search_text"], row["search_grams"] = search.derive_for_copy("company", row)
+    row.update(zip(search.DERIVED, search.derived_for_copy("company", row), strict=True))
     return row
 
 
@@ -621,17 +600,19 @@ JSONB_COLUMNS = {"previous", "custom", "meta"}
 ARRAY_COLUMNS = {"phones", "tags", "emails"}
 
 
+def _json_text(value: Any) -> str:
+    return "{}" if value == {} else json.dumps(value)  # every new record's custom values: {}
+
+
 def _copy(table_name: str, columns: list[str], rows: Iterable[tuple], temp: bool = False) -> None:
     """COPY rows into a tenant table (or a temp table) on the session's connection, in its transaction."""
     if not rows:
         return
-    from psycopg.types.json import Jsonb
-
     conn = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
     # text[] columns go as array literals: psycopg adapts a list element by element in Python.
     convert = [
-        (i, Jsonb if c in JSONB_COLUMNS else search.array_literal)
+        (i, _json_text if c in JSONB_COLUMNS else search.array_literal)
         for i, c in enumerate(columns)
         if c in JSONB_COLUMNS or c in ARRAY_COLUMNS
     ]
@@ -648,28 +629,17 @@ def _copy(table_name: str, columns: list[str], rows: Iterable[tuple], temp: bool
             copy.write_row(values)
 
 
-def _new_ids(table_name: str, n: int) -> list[int]:
-    """n ids from the table's identity sequence, for rows that COPY then writes with their id."""
-    if n == 0:
-        return []
-    sql = text("select nextval(pg_get_serial_sequence(:table, 'id')) from generate_series(1, :n)")
-    return list(db.session.scalars(sql, {"table": qualified(table_name), "n": n}))
-
-
-def _insert(record_type: str, rows: Iterable[dict[str, Any]], n: int) -> list[int]:
-    """Insert n new records with COPY (ids taken from the sequence first); their ids, in order.
+def _insert(record_type: str, rows: Iterable[dict[str, Any]], ids: list[int]) -> None:
+    """Insert new records with COPY, with the ids taken for them from the sequence beforehand.
 
     `rows` may be a generator: each row is then made while the database writes the ones before it
     (COPY streams), instead of all of them first while the database waits.
     """
-    table_name = "contacts" if record_type == "contact" else "companies"
-    ids = _new_ids(table_name, n)
     rows = iter(rows)
     first = next(rows)
     keys = list(first.keys())
     rows_out = ((i, *[r[k] for k in keys]) for i, r in zip(ids, chain([first], rows), strict=True))
-    _copy(table_name, ["id", *keys], rows_out)
-    return ids
+    _copy("contacts" if record_type == "contact" else "companies", ["id", *keys], rows_out)
 
 
 def _remember(import_id: int, record_type: str, records: list[tuple[int, dict | None]]) -> None:
@@ -689,92 +659,160 @@ def _stage_history(record_type: str, viewer: Viewer, records: list[tuple[int, st
     )
 
 
-def _batch(
-    imp: Import, viewer: Viewer, can_edit: bool, batch: list[Checked], outcome: Outcome, write: bool
-) -> None:
-    """Check one batch against the database, and when `write`, write it (the caller commits)."""
+@dataclass
+class Prepared:
+    """One batch, looked up and decided, ready for the writer."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)  # values of new records
+    ids: list[int] = field(default_factory=list)  # their ids (when writing)
+    updates: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)  # (existing row, values)
+    companies: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # new companies of the contacts: (id, name)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Lookups:
+    """The reads that decide a batch, on a connection of their own, in the checking thread.
+
+    They run while the writer's connection writes the batch before, so the database does both at once.
+    That connection does not see the writer's uncommitted rows, and needs not: a key appears once in a
+    file (later repeats are errors), so no row looks for a record an earlier batch wrote, except a
+    company named in the company column, and the companies this run creates are remembered here.
+    Ids for new records come from the sequences here too (nextval is outside transactions).
+    """
+
+    def __init__(self, imp: Import, viewer: Viewer, can_edit: bool, write: bool) -> None:
+        self.imp, self.viewer, self.can_edit, self.write = imp, viewer, can_edit, write
+        self.conn = db.engine.connect()
+        self.created_companies: dict[str, int] = {}  # lower(name) -> id
+        self.sequences: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def new_ids(self, table_name: str, n: int) -> list[int]:
+        """n ids from the table's identity sequence, for rows that COPY then writes with their id."""
+        if n == 0:
+            return []
+        if table_name not in self.sequences:
+            self.sequences[table_name] = self.conn.scalar(
+                text("select pg_get_serial_sequence(:table, 'id')::regclass::oid"),
+                {"table": qualified(table_name)},
+            )
+        # The sequence by oid: resolving its name for each of n rows would cost more than nextval.
+        sql = text("select nextval(cast(cast(:seq as oid) as regclass)) from generate_series(1, :n)")
+        return list(self.conn.scalars(sql, {"seq": self.sequences[table_name], "n": n}))
+
+    def companies(self, names: dict[str, str], prep: Prepared) -> dict[str, int]:
+        """lower(name) -> company id for the contacts' company column; missing ones go into prep.companies."""
+        found = {key: self.created_companies[key] for key in names if key in self.created_companies}
+        wanted = [key for key in names if key not in found]
+        if wanted:
+            table = Company.__table__
+            stmt = (
+                select(table.c.id, func.lower(table.c.name).label("key"))
+                .where(
+                    func.lower(table.c.name) == _any(wanted), owned_by_visible(self.viewer, table.c.owner_id)
+                )
+                .order_by(table.c.id)
+            )
+            for row in self.conn.execute(stmt):
+                found.setdefault(row.key, row.id)
+        missing = [key for key in wanted if key not in found]
+        if missing and self.write:
+            for key, new_id in zip(missing, self.new_ids("companies", len(missing)), strict=True):
+                found[key] = self.created_companies[key] = new_id
+                prep.companies.append((new_id, names[key]))
+        return found
+
+    def prepare(self, batch: list[Checked]) -> Prepared:
+        """Look the batch up: which rows create, which update, which are refused."""
+        imp, record_type = self.imp, self.imp.record_type
+        prep = Prepared()
+        try:
+            existing = _existing(self.conn, record_type, self.viewer, batch)
+            company_ids: dict[str, int] = {}
+            if record_type == "contact":
+                names = {
+                    c.values["company"].lower(): c.values["company"] for c in batch if c.values.get("company")
+                }
+                company_ids = self.companies(names, prep)
+            for item in batch:
+                values = dict(item.values)
+                fld, key = natural_key(record_type, values)
+                company = values.pop("company", None)
+                if company is not None:
+                    values["company_id"] = company_ids.get(company.lower())
+                found = existing.get(key)
+                if found is None:
+                    prep.inserts.append(values)
+                elif not found[1]:
+                    reason = _("A record with this key exists, but it is not one you may change.")
+                    prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
+                elif not self.can_edit:
+                    reason = _("A record with this key exists and your role may not edit it.")
+                    prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
+                else:
+                    prep.updates.append((found[0], values))
+            if self.write:
+                table_name = "contacts" if record_type == "contact" else "companies"
+                prep.ids = self.new_ids(table_name, len(prep.inserts))
+        finally:
+            self.conn.rollback()  # read only: no snapshot kept between batches
+        return prep
+
+
+def _write(imp: Import, viewer: Viewer, prep: Prepared) -> None:
+    """Write one prepared batch on the session (the caller commits)."""
     record_type = imp.record_type
-    existing = _existing(record_type, viewer, batch)
-    company_ids: dict[str, int] = {}
-    if record_type == "contact":
-        names = {c.values["company"].lower(): c.values["company"] for c in batch if c.values.get("company")}
-        company_ids = _companies_for(viewer, imp, names, write)
-    inserts: list[dict[str, Any]] = []
-    stages: list[str] = []
-    updates: list[tuple[Any, dict[str, Any]]] = []
-    for item in batch:
-        values = dict(item.values)
-        fld, key = natural_key(record_type, values)
-        company = values.pop("company", None)
-        if company is not None:
-            values["company_id"] = company_ids.get(company.lower())
-        found = existing.get(key)
-        if found is None:
-            inserts.append(values)
-            continue
-        row, visible_to_me = found
-        if not visible_to_me:
-            outcome.errors.append(
-                _error(
-                    imp,
-                    item.number,
-                    fld,
-                    _("A record with this key exists, but it is not one you may change."),
-                    item.raw,
-                )
-            )
-        elif not can_edit:
-            outcome.errors.append(
-                _error(
-                    imp,
-                    item.number,
-                    fld,
-                    _("A record with this key exists and your role may not edit it."),
-                    item.raw,
-                )
-            )
-        else:
-            updates.append((row, values))
-    outcome.created += len(inserts)
-    outcome.updated += len(updates)
-    if not write:
-        return
-    if inserts:
+    if prep.companies:
+        ids = [i for i, _name in prep.companies]
+        _insert("company", (_new_company_row(viewer, name) for _i, name in prep.companies), ids)
+        _remember(imp.id, "company", [(i, None) for i in ids])
+        _stage_history("company", viewer, [(i, "lead") for i in ids])
+    if prep.inserts:
         base = _defaults(record_type, viewer)
+        allowed = COLUMNS[record_type]
+        stages: list[str] = []
 
         def rows() -> Iterator[dict[str, Any]]:
-            for values in inserts:
+            for values in prep.inserts:
                 row = dict(base)
-                row.update({k: v for k, v in values.items() if k in row or k in COLUMNS[record_type]})
-                row["search_text"], row["search_grams"] = search.derive_for_copy(record_type, row)
+                row.update({k: v for k, v in values.items() if k in row or k in allowed})
+                row.update(zip(search.DERIVED, search.derived_for_copy(record_type, row), strict=True))
                 stages.append(row["lifecycle_stage"])
                 yield row
 
-        ids = _insert(record_type, rows(), len(inserts))
-        _remember(imp.id, record_type, [(i, None) for i in ids])
-        _stage_history(record_type, viewer, list(zip(ids, stages, strict=True)))
-    if updates:
-        cols = sorted({k for _row, values in updates for k in values if k in COLUMNS[record_type]})
-        searched = search.SEARCHED[record_type]
-        # The search columns are written with the fields they derive from, in the same UPDATE.
-        derived = any(col in searched for col in cols)
-        wanted = set(cols)
-        changed, remembered = [], []
-        for row, values in updates:
-            current = row._mapping
-            # Only the file's own values can differ (a re-run of the same file changes nothing).
-            if all(current[col] == value for col, value in values.items() if col in wanted):
-                continue  # already so: nothing to write, nothing to undo
-            after = {col: values.get(col, current[col]) for col in cols}
-            remembered.append((row.id, {col: _plain(current[col]) for col in cols}))
-            extra = (
-                search.derive_for_copy(record_type, {f: after.get(f, current[f]) for f in searched})
-                if derived
-                else ()
-            )
-            changed.append((row.id, *after.values(), *extra))
-        _update(record_type, [*cols, "search_text", "search_grams"] if derived else cols, changed)
-        _remember(imp.id, record_type, remembered)
+        _insert(record_type, rows(), prep.ids)
+        _remember(imp.id, record_type, [(i, None) for i in prep.ids])
+        _stage_history(record_type, viewer, list(zip(prep.ids, stages, strict=True)))
+    if prep.updates:
+        _write_updates(imp, record_type, prep.updates)
+
+
+def _write_updates(imp: Import, record_type: str, updates: list[tuple[Any, dict[str, Any]]]) -> None:
+    cols = sorted({k for _row, values in updates for k in values if k in COLUMNS[record_type]})
+    searched = search.SEARCHED[record_type]
+    # The derived columns (search, phone keys) are written with the fields they derive from, in the same UPDATE.
+    derived = any(col in searched for col in cols)
+    wanted = set(cols)
+    changed, remembered = [], []
+    for row, values in updates:
+        current = row._mapping
+        # Only the file's own values can differ (a re-run of the same file changes nothing).
+        if all(current[col] == value for col, value in values.items() if col in wanted):
+            continue  # already so: nothing to write, nothing to undo
+        after = {col: values.get(col, current[col]) for col in cols}
+        remembered.append((row.id, {col: _plain(current[col]) for col in cols}))
+        extra = (
+            search.derived_for_copy(record_type, {f: after.get(f, current[f]) for f in searched})
+            if derived
+            else ()
+        )
+        changed.append((row.id, *after.values(), *extra))
+    _update(record_type, [*cols, *search.DERIVED] if derived else cols, changed)
+    _remember(imp.id, record_type, remembered)
 
 
 def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
@@ -801,17 +839,17 @@ def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
 
 
 class _Writer:
-    """Runs each batch's database work in a second thread while the caller checks the next batch.
+    """Writes each batch in a second thread while the caller checks and looks up the next one.
 
     Checking rows is Python; writing them is mostly PostgreSQL's work: done one after the other they
     take turns on one core, overlapped they use two. The thread runs in a copy of the caller's context
     (the same app context, so the same session, and the same bound tenant); the caller keeps off the
-    session meanwhile, which is why the rows are checked against a plain copy of the import (`plan`).
-    One batch waits at most: memory stays at two batches. An error in the thread stops the run and is
-    raised in the caller.
+    session meanwhile (its lookups have a connection of their own), which is why the rows are checked
+    against a plain copy of the import (`plan`). One batch waits at most: memory stays at two batches.
+    An error in the thread stops the run and is raised in the caller.
     """
 
-    def __init__(self, work: Callable[[list[Checked], int], None]) -> None:
+    def __init__(self, work: Callable[[Prepared, int], None]) -> None:
         self.work = work
         self.inbox: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
@@ -825,10 +863,10 @@ class _Writer:
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     self.error = exc
 
-    def put(self, batch: list[Checked], last_row: int) -> None:
+    def put(self, prep: Prepared, last_row: int) -> None:
         if self.error is not None:
             raise self.error
-        self.inbox.put((batch, last_row))
+        self.inbox.put((prep, last_row))
 
     def __enter__(self) -> _Writer:
         self.thread.start()
@@ -858,22 +896,31 @@ def process(
     outcome = Outcome()
     plan = plan_of(imp)
 
-    def work(batch: list[Checked], last_row: int) -> None:
-        _batch(plan, viewer, can_edit, batch, outcome, write)
+    def work(prep: Prepared, last_row: int) -> None:
+        if write:
+            _write(plan, viewer, prep)
+        # Counted once written: progress commits the counts with the batch.
+        outcome.created += len(prep.inserts)
+        outcome.updated += len(prep.updates)
+        outcome.errors.extend(prep.errors)
         if progress and last_row:
             progress(outcome, last_row)
 
+    lookups = _Lookups(plan, viewer, can_edit, write)
     batch: list[Checked] = []
-    with _Writer(work) as writer:
-        for item in checked_rows(plan, outcome):
-            if item.number <= start_after or item.values is None:
-                continue
-            batch.append(item)
-            if len(batch) >= BATCH:
-                writer.put(batch, item.number)
-                batch = []
-        if batch:
-            writer.put(batch, 0)
+    try:
+        with _Writer(work) as writer:
+            for item in checked_rows(plan, outcome):
+                if item.number <= start_after or item.values is None:
+                    continue
+                batch.append(item)
+                if len(batch) >= BATCH:
+                    writer.put(lookups.prepare(batch), item.number)
+                    batch = []
+            if batch:
+                writer.put(lookups.prepare(batch), 0)
+    finally:
+        lookups.close()
     outcome.errors.sort(key=lambda e: e["row"])
     return outcome
 
