@@ -22,12 +22,12 @@ import io
 import json
 import queue
 import re
+import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -216,7 +216,7 @@ def data_rows(imp: Import) -> Iterator[tuple[int, list[str]]]:
     """(row number in the file, cells) of every non-blank row after the header."""
     seen_header = False
     for number, row in enumerate(reading.rows(file_path(imp), imp.file_format, imp.encoding), start=1):
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():
             continue
         if not seen_header:
             seen_header = True
@@ -302,13 +302,15 @@ LIST_SEPARATOR_RE = re.compile(r"[\n,;|]")
 
 
 def _split_list(value: str) -> list[str]:
+    if not LIST_SEPARATOR_RE.search(value):  # most cells hold one value
+        return [value] if (value := value.strip()) else []
     return [v for part in LIST_SEPARATOR_RE.split(value) if (v := part.strip())]
 
 
 def _phones(value: str) -> list[str]:
     phones: list[str] = []
     for phone in _split_list(value):
-        phone = SPACES_RE.sub(" ", phone)
+        phone = " ".join(phone.split())  # runs of spaces as one
         if not PHONE_RE.match(phone):
             raise RowError("phones", _("%(phone)s is not a phone number.", phone=phone[:60]))
         if phone not in phones:
@@ -555,12 +557,6 @@ def _existing(
     return found
 
 
-def _new_company_row(viewer: Viewer, name: str) -> dict[str, Any]:
-    row = _defaults("company", viewer) | {"name": name}
-    row.update(zip(search.DERIVED, search.derived_for_copy("company", row), strict=True))
-    return row
-
-
 def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
     moment = now()
     row: dict[str, Any] = {
@@ -596,67 +592,111 @@ def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
     return row
 
 
-JSONB_COLUMNS = {"previous", "custom", "meta"}
-ARRAY_COLUMNS = {"phones", "tags", "emails"}
+# COPY's text format, written here: psycopg's write_row costs more than the rest of an imported row's
+# writing in Python, and most columns of new records are the same for every row of a batch.
+_COPY_SPECIAL_RE = re.compile(r"[\\\t\n\r]")
+_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _json_text(value: Any) -> str:
     return "{}" if value == {} else json.dumps(value)  # every new record's custom values: {}
 
 
-def _copy(table_name: str, columns: list[str], rows: Iterable[tuple], temp: bool = False) -> None:
-    """COPY rows into a tenant table (or a temp table) on the session's connection, in its transaction."""
-    if not rows:
+def copy_text(value: Any) -> str | None:
+    """A value as COPY's text format writes it, before escaping (None: NULL)."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, list):
+        return search.array_literal(value)  # text[] columns: the only arrays written here
+    if isinstance(value, dict):
+        return _json_text(value)
+    if isinstance(value, date):  # and datetime
+        return value.isoformat()
+    return str(value)
+
+
+def copy_line(texts: list[str | None]) -> str:
+    """Values from copy_text as one line of COPY's text format, without its newline."""
+    if None in texts or _COPY_SPECIAL_RE.search("".join(texts)):  # type: ignore[arg-type]
+        texts = [_NULL if t is None else t.translate(_COPY_ESCAPES) for t in texts]
+    return "\t".join(texts)  # type: ignore[arg-type]
+
+
+def _copy(table_name: str, columns: list[str], lines: list[str], temp: bool = False) -> None:
+    """COPY lines (with their newlines) into a tenant table (or a temp table) on the session's
+    connection, in its transaction."""
+    if not lines:
         return
     conn = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
-    # text[] columns go as array literals: psycopg adapts a list element by element in Python.
-    convert = [
-        (i, _json_text if c in JSONB_COLUMNS else search.array_literal)
-        for i, c in enumerate(columns)
-        if c in JSONB_COLUMNS or c in ARRAY_COLUMNS
-    ]
     with (
         conn.cursor() as cur,
         cur.copy(f"copy {table_name if temp else qualified(table_name)} ({cols}) from stdin") as copy,
     ):
-        for values in rows:
-            if convert:
-                values = list(values)
-                for i, fn in convert:
-                    if values[i] is not None:
-                        values[i] = fn(values[i])
-            copy.write_row(values)
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == 256:
+                copy.write("".join(chunk))
+                chunk.clear()
+        if chunk:
+            copy.write("".join(chunk))
 
 
-def _insert(record_type: str, rows: Iterable[dict[str, Any]], ids: list[int]) -> None:
-    """Insert new records with COPY, with the ids taken for them from the sequence beforehand.
+@dataclass
+class Copy:
+    """Lines (made beforehand, in the checking thread) for the writer to COPY into a table."""
 
-    `rows` may be a generator: each row is then made while the database writes the ones before it
-    (COPY streams), instead of all of them first while the database waits.
-    """
-    rows = iter(rows)
-    first = next(rows)
-    keys = list(first.keys())
-    rows_out = ((i, *[r[k] for k in keys]) for i, r in zip(ids, chain([first], rows), strict=True))
-    _copy("contacts" if record_type == "contact" else "companies", ["id", *keys], rows_out)
+    table: str
+    columns: list[str]
+    lines: list[str]
 
 
-def _remember(import_id: int, record_type: str, records: list[tuple[int, dict | None]]) -> None:
-    _copy(
+def _created(
+    record_type: str, viewer: Viewer, import_id: int, ids: list[int], records: list[dict[str, Any]]
+) -> list[Copy]:
+    """New records (their values) under the ids taken for them, their undo records and stage history."""
+    base = _defaults(record_type, viewer)
+    # The columns some row of the batch fills; the others are the same in every row, made text once.
+    filled = list(dict.fromkeys(k for values in records for k in values))
+    fixed = [c for c in base if c not in filled]
+    tail = "\t" + copy_line([copy_text(base[c]) for c in fixed]) + "\n" if fixed else "\n"
+    lines, history = [], []
+    stage_end = f"\t{now().isoformat()}\t{copy_line([copy_text(viewer.user_id)])}\n"
+    for rid, values in zip(ids, records, strict=True):
+        row = base | values
+        texts = [str(rid), *[copy_text(row[c]) for c in filled], *search.derived_for_copy(record_type, row)]
+        lines.append(copy_line(texts) + tail)
+        history.append(f"{record_type}\t{rid}\t{_NULL}\t{row['lifecycle_stage']}{stage_end}")
+    return [
+        Copy(_table_name(record_type), ["id", *filled, *search.DERIVED, *fixed], lines),
+        _remembered(import_id, record_type, [(rid, None) for rid in ids]),
+        Copy(
+            "lifecycle_changes",
+            ["record_type", "record_id", "from_stage", "to_stage", "at", "by_user_id"],
+            history,
+        ),
+    ]
+
+
+def _remembered(import_id: int, record_type: str, records: list[tuple[int, dict | None]]) -> Copy:
+    """Undo records: the previous values of updated records (None: created)."""
+    start = f"{import_id}\t{record_type}\t"
+    return Copy(
         "import_records",
         ["import_id", "record_type", "record_id", "previous"],
-        [(import_id, record_type, rid, prev) for rid, prev in records],
+        [
+            f"{start}{rid}\t{_NULL if prev is None else copy_line([_json_text(prev)])}\n"
+            for rid, prev in records
+        ],
     )
 
 
-def _stage_history(record_type: str, viewer: Viewer, records: list[tuple[int, str]]) -> None:
-    moment = now()
-    _copy(
-        "lifecycle_changes",
-        ["record_type", "record_id", "from_stage", "to_stage", "at", "by_user_id"],
-        [(record_type, rid, None, stage, moment, viewer.user_id) for rid, stage in records],
-    )
+def _table_name(record_type: str) -> str:
+    return "contacts" if record_type == "contact" else "companies"
 
 
 @dataclass
@@ -670,6 +710,9 @@ class Prepared:
         default_factory=list
     )  # new companies of the contacts: (id, name)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # What the writer writes (when writing), in order: new rows, then changed columns of updated ones.
+    copies: list[Copy] = field(default_factory=list)
+    changes: Copy | None = None
 
 
 class _Lookups:
@@ -756,42 +799,35 @@ class _Lookups:
                 else:
                     prep.updates.append((found[0], values))
             if self.write:
-                table_name = "contacts" if record_type == "contact" else "companies"
-                prep.ids = self.new_ids(table_name, len(prep.inserts))
+                prep.ids = self.new_ids(_table_name(record_type), len(prep.inserts))
         finally:
             self.conn.rollback()  # read only: no snapshot kept between batches
+        if self.write:
+            # Every row made here, in the checking thread: the writer's thread only feeds the database.
+            if prep.companies:
+                ids = [i for i, _name in prep.companies]
+                names = [{"name": name} for _i, name in prep.companies]
+                prep.copies += _created("company", self.viewer, imp.id, ids, names)
+            if prep.inserts:
+                prep.copies += _created(record_type, self.viewer, imp.id, prep.ids, prep.inserts)
+            if prep.updates:
+                prep.changes, remembered = _changes(imp.id, record_type, prep.updates)
+                prep.copies.append(remembered)
         return prep
 
 
-def _write(imp: Import, viewer: Viewer, prep: Prepared) -> None:
+def _write(imp: Import, prep: Prepared) -> None:
     """Write one prepared batch on the session (the caller commits)."""
-    record_type = imp.record_type
-    if prep.companies:
-        ids = [i for i, _name in prep.companies]
-        _insert("company", (_new_company_row(viewer, name) for _i, name in prep.companies), ids)
-        _remember(imp.id, "company", [(i, None) for i in ids])
-        _stage_history("company", viewer, [(i, "lead") for i in ids])
-    if prep.inserts:
-        base = _defaults(record_type, viewer)
-        allowed = COLUMNS[record_type]
-        stages: list[str] = []
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for values in prep.inserts:
-                row = dict(base)
-                row.update({k: v for k, v in values.items() if k in row or k in allowed})
-                row.update(zip(search.DERIVED, search.derived_for_copy(record_type, row), strict=True))
-                stages.append(row["lifecycle_stage"])
-                yield row
-
-        _insert(record_type, rows(), prep.ids)
-        _remember(imp.id, record_type, [(i, None) for i in prep.ids])
-        _stage_history(record_type, viewer, list(zip(prep.ids, stages, strict=True)))
-    if prep.updates:
-        _write_updates(imp, record_type, prep.updates)
+    for copy in prep.copies:
+        _copy(copy.table, copy.columns, copy.lines)
+    if prep.changes is not None:
+        _update(imp.record_type, prep.changes)
 
 
-def _write_updates(imp: Import, record_type: str, updates: list[tuple[Any, dict[str, Any]]]) -> None:
+def _changes(
+    import_id: int, record_type: str, updates: list[tuple[Any, dict[str, Any]]]
+) -> tuple[Copy | None, Copy]:
+    """The changed columns of updated records (id first), and their undo records."""
     cols = sorted({k for _row, values in updates for k in values if k in COLUMNS[record_type]})
     searched = search.SEARCHED[record_type]
     # The derived columns (search, phone keys) are written with the fields they derive from, in the same UPDATE.
@@ -805,29 +841,28 @@ def _write_updates(imp: Import, record_type: str, updates: list[tuple[Any, dict[
             continue  # already so: nothing to write, nothing to undo
         after = {col: values.get(col, current[col]) for col in cols}
         remembered.append((row.id, {col: _plain(current[col]) for col in cols}))
-        extra = (
-            search.derived_for_copy(record_type, {f: after.get(f, current[f]) for f in searched})
-            if derived
-            else ()
-        )
-        changed.append((row.id, *after.values(), *extra))
-    _update(record_type, [*cols, *search.DERIVED] if derived else cols, changed)
-    _remember(imp.id, record_type, remembered)
+        texts = [str(row.id), *[copy_text(v) for v in after.values()]]
+        if derived:
+            texts += search.derived_for_copy(record_type, {f: after.get(f, current[f]) for f in searched})
+        changed.append(copy_line(texts) + "\n")
+    columns = ["id", *cols, *search.DERIVED] if derived else ["id", *cols]
+    return (Copy(_table_name(record_type), columns, changed) if changed else None), _remembered(
+        import_id, record_type, remembered
+    )
 
 
-def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
-    """Set `cols` of many records at once: COPY (id, *cols) into a temp table, then one UPDATE ... FROM."""
-    if not rows:
-        return
-    table_name = "contacts" if record_type == "contact" else "companies"
+def _update(record_type: str, changes: Copy) -> None:
+    """Set columns of many records at once: COPY (id, *columns) into a temp table, then one UPDATE ... FROM."""
+    table_name = changes.table
     stage = f"import_stage_{table_name}"
-    names = ", ".join(f'"{c}"' for c in ["id", *cols])
+    cols = changes.columns[1:]
+    names = ", ".join(f'"{c}"' for c in changes.columns)
     db.session.execute(
         text(
             f"create temp table {stage} on commit drop as select {names} from {qualified(table_name)} with no data"
         )
     )
-    _copy(stage, ["id", *cols], rows, temp=True)
+    _copy(stage, changes.columns, changes.lines, temp=True)
     sets = ", ".join(f'"{c}" = s."{c}"' for c in cols)
     db.session.execute(
         text(
@@ -839,10 +874,12 @@ def _update(record_type: str, cols: list[str], rows: list[tuple]) -> None:
 
 
 class _Writer:
-    """Writes each batch in a second thread while the caller checks and looks up the next one.
+    """Writes each batch in a second thread while the caller checks, looks up and makes the next one.
 
-    Checking rows is Python; writing them is mostly PostgreSQL's work: done one after the other they
-    take turns on one core, overlapped they use two. The thread runs in a copy of the caller's context
+    Checking and making rows is Python; writing them is PostgreSQL's work: done one after the other
+    they take turns on one core, overlapped they use two. All the Python is the caller's (the lines to
+    COPY are made there): this thread only feeds the database, so it never waits for the lock that
+    lets one Python thread run at a time while the database waits for it. The thread runs in a copy of the caller's context
     (the same app context, so the same session, and the same bound tenant); the caller keeps off the
     session meanwhile (its lookups have a connection of their own), which is why the rows are checked
     against a plain copy of the import (`plan`). One batch waits at most: memory stays at two batches.
@@ -898,7 +935,7 @@ def process(
 
     def work(prep: Prepared, last_row: int) -> None:
         if write:
-            _write(plan, viewer, prep)
+            _write(plan, prep)
         # Counted once written: progress commits the counts with the batch.
         outcome.created += len(prep.inserts)
         outcome.updated += len(prep.updates)
@@ -908,6 +945,11 @@ def process(
 
     lookups = _Lookups(plan, viewer, can_edit, write)
     batch: list[Checked] = []
+    # The writer's thread wakes up often (each reply of the database) and then waits for the lock
+    # that lets one Python thread run at a time, which this thread holds for up to the switch
+    # interval (5 ms): meanwhile the database has nothing to do. A shorter interval for the run.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
     try:
         with _Writer(work) as writer:
             for item in checked_rows(plan, outcome):
@@ -920,6 +962,7 @@ def process(
             if batch:
                 writer.put(lookups.prepare(batch), 0)
     finally:
+        sys.setswitchinterval(switch)
         lookups.close()
     outcome.errors.sort(key=lambda e: e["row"])
     return outcome

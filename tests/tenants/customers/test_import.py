@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -410,3 +411,44 @@ def test_control_characters_are_dropped_and_line_breaks_kept():
     assert values["city"] == "陳村" and values["company"] == "Acme Ltd"
     assert values["interests"] == "tea\nand\tcake"  # not printable, but not control characters to drop
     assert clean_row("contact", {"name": "สมชาย ใจดี", "email": "s@example.com"})["last_name"] == "ใจดี"
+
+
+def test_backslashes_tabs_quotes_and_line_breaks_survive_create_update_and_undo(app, crm, login):
+    """Imports write COPY's text format themselves: every special character must come back as it was."""
+    client = login("owner")
+    tag = unique("esc")
+    odd = 'O\\Brien "Q"\tTab'
+    rows = [["Name", "Email", "Phone", "Job title", "Tags", "Interests"],
+            [f"Ann {odd}", f"{tag}@example.com", "+66 2 123 4567 x 12", "C:\\temp\\N", 'a\\b;"x""y"',
+             "line one\nline\ttwo \\N"]]  # fmt: skip
+    first = _import_id(_upload(client, crm.slug, _csv(rows).encode()))
+    _check(client, crm.slug, first)
+    _run(app, client, crm.slug, first)
+    where = "email = :e"
+    got = sql_value(
+        app,
+        f'select json_build_array(full_name, job_title, tags, interests, phones, phone_keys)::text from "{crm.schema}".contacts where {where}',
+        e=f"{tag}@example.com",
+    )
+    # (a name's runs of white space become one space)
+    assert json.loads(got) == ['Ann O\\Brien "Q" Tab', "C:\\temp\\N", ["a\\b", '"x""y"'], "line one\nline\ttwo \\N",
+                               ["+66 2 123 4567 x 12"], ["21234567"]]  # fmt: skip
+
+    # A re-run that changes the odd values (the update path), then its undo (the previous values).
+    rows[1][3], rows[1][5] = "D:\\new\\t", "tab\there \\\\ back"
+    second = _import_id(_upload(client, crm.slug, _csv(rows).encode()))
+    _check(client, crm.slug, second)
+    _run(app, client, crm.slug, second)
+    got = sql_value(
+        app,
+        f'select json_build_array(job_title, interests)::text from "{crm.schema}".contacts where {where}',
+        e=f"{tag}@example.com",
+    )
+    assert json.loads(got) == ["D:\\new\\t", "tab\there \\\\ back"]
+    client.form(f"/{crm.slug}/customers/imports/{second}/undo")
+    got = sql_value(
+        app,
+        f'select json_build_array(job_title, interests)::text from "{crm.schema}".contacts where {where}',
+        e=f"{tag}@example.com",
+    )
+    assert json.loads(got) == ["C:\\temp\\N", "line one\nline\ttwo \\N"]
