@@ -160,7 +160,9 @@ def load(app: Any, tenant: Any, owner_id: int, small: list, contacts: int, seed:
                 rows = []
                 for i in range(1, 21):
                     name = f"Small Contact {i}"
-                    derived = derive("contact", {"full_name": name, "email": None, "emails": [], "phones": []})
+                    derived = derive(
+                        "contact", {"full_name": name, "email": None, "emails": [], "phones": []}
+                    )
                     rows.append((name, small_owner, now, now, *derived))
                 _copy(cur, small_schema, "contacts",
                       ["full_name", "owner_id", "created_at", "updated_at", *DERIVED], rows)  # fmt: skip
