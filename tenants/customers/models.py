@@ -51,8 +51,14 @@ class SearchMixin:
     search_text: Mapped[str] = mapped_column(
         Text, default="", server_default="", deferred=True, sort_order=1000
     )
+    # Byte order ("C"): the GIN index compares grams only for equality, and the database's default
+    # collation compares through the C library, which cost a fifth of an imported row's index work.
     search_grams: Mapped[list[str]] = mapped_column(
-        ARRAY(Text), default=list, server_default=text("'{}'::text[]"), deferred=True, sort_order=1001
+        ARRAY(Text(collation="C")),
+        default=list,
+        server_default=text("'{}'::text[]"),
+        deferred=True,
+        sort_order=1001,
     )
     # The duplicate-match key of each phone number (tenants.customers.duplicate_models.phone_key).
     phone_keys: Mapped[list[str | None]] = mapped_column(
