@@ -35,7 +35,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, any_, bindparam, case, delete, func, insert, select, text, type_coerce, update
+from sqlalchemy import Text, bindparam, case, delete, func, insert, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import NullType
 
@@ -515,46 +515,63 @@ COLUMNS = {
 }  # fmt: skip
 
 
-def _any(values: list[str]) -> Any:
-    """= any(one array parameter): one bind for thousands of keys (an IN list would be thousands)."""
-    return any_(bindparam(None, values, type_=ARRAY(Text)))
+def _matching(stmt: Any, column: Any, values: list[str]) -> Any:
+    """stmt, limited to rows whose `column` is one of `values`: a join with the unnested array (one
+    parameter for thousands of keys). The planner knows the array's length from the value, and
+    "= any(array)" would cost it a selectivity estimate per key."""
+    keys = (
+        func.unnest(bindparam(None, values, type_=ARRAY(Text))).table_valued("key").render_derived(name="k")
+    )
+    return stmt.join(keys, column == keys.c.key)
+
+
+def written_columns(record_type: str, mapping: dict[str, str]) -> list[str]:
+    """The columns an import with this mapping can write."""
+    also = {"name": ("first_name", "last_name", "full_name"), "first_name": ("full_name",),
+            "last_name": ("full_name",), "company": ("company_id",), "website": ("domain",)}  # fmt: skip
+    fields = {f for fld in mapping.values() for f in (fld, *also.get(fld, ()))}
+    return [c for c in COLUMNS[record_type] if c in fields]
 
 
 def _existing(
-    conn: Any, record_type: str, viewer: Viewer, batch: list[Checked]
+    conn: Any, record_type: str, viewer: Viewer, batch: list[Checked], columns: list[str]
 ) -> dict[str, tuple[Any, bool]]:
     """natural key -> (row of the existing record, whether the viewer may see it)."""
     model = _model(record_type)
     table = model.__table__
     seen = case((owned_by_visible(viewer, table.c.owner_id), True), else_=False).label("visible_to_me")
-    # Only what an update compares and re-derives: not the search columns (dozens of grams a row).
-    wanted = dict.fromkeys(["id", *COLUMNS[record_type], *search.SEARCHED[record_type]])
+    # Only what an update compares (the import's columns) and re-derives: a re-run reads every row.
+    wanted = dict.fromkeys(["id", *columns, *search.SEARCHED[record_type]])
     # Arrays as the driver gives them (lists): SQLAlchemy's ARRAY type would walk every element again.
     cols = [
         type_coerce(table.c[c], NullType()).label(c) if isinstance(table.c[c].type, ARRAY) else table.c[c]
         for c in wanted
     ]
     found: dict[str, tuple[Any, bool]] = {}
+    # No ORDER BY (the lowest id wins here instead): once the driver prepares the statement, the
+    # database's generic plan for it would walk the primary key in order and test every row.
     if record_type == "contact":
         emails = [c.values["email"] for c in batch]
-        rows = conn.execute(
-            select(*cols, seen).where(table.c.email == _any(emails)).order_by(table.c.id)
-        ).all()  # all at once: iterating fetches row by row
-        for row in rows:
-            found.setdefault(row.email, (row, row.visible_to_me))
+        # all at once: iterating fetches row by row
+        for row in conn.execute(_matching(select(*cols, seen), table.c.email, emails)).all():
+            _keep_first(found, row.email, row)
         return found
     domains = [c.values["domain"] for c in batch if c.values.get("domain")]
     names = [c.values["name"].lower() for c in batch if not c.values.get("domain")]
     if domains:
-        for row in conn.execute(
-            select(*cols, seen).where(table.c.domain == _any(domains)).order_by(table.c.id)
-        ):
-            found.setdefault("d:" + row.domain, (row, row.visible_to_me))
+        for row in conn.execute(_matching(select(*cols, seen), table.c.domain, domains)).all():
+            _keep_first(found, "d:" + row.domain, row)
     if names:
-        stmt = select(*cols, seen).where(func.lower(table.c.name) == _any(names)).order_by(table.c.id)
-        for row in conn.execute(stmt):
-            found.setdefault("n:" + row.name.lower(), (row, row.visible_to_me))
+        stmt = _matching(select(*cols, seen), func.lower(table.c.name), names)
+        for row in conn.execute(stmt).all():
+            _keep_first(found, "n:" + row.name.lower(), row)
     return found
+
+
+def _keep_first(found: dict[str, tuple[Any, bool]], key: str, row: Any) -> None:
+    """Several records with one key: the first made (lowest id) is the one an import updates."""
+    if key not in found or row.id < found[key][0].id:
+        found[key] = (row, row.visible_to_me)
 
 
 def _defaults(record_type: str, viewer: Viewer) -> dict[str, Any]:
@@ -648,7 +665,7 @@ def _copy(table_name: str, columns: list[str], lines: list[str], temp: bool = Fa
 
 @dataclass
 class Copy:
-    """Lines (made beforehand, in the checking thread) for the writer to COPY into a table."""
+    """Lines (made beforehand, by the lookup stage) for the writing stage to COPY into a table."""
 
     table: str
     columns: list[str]
@@ -716,7 +733,7 @@ class Prepared:
 
 
 class _Lookups:
-    """The reads that decide a batch, on a connection of their own, in the checking thread.
+    """The reads that decide a batch, on a connection of their own (the lookup stage's).
 
     They run while the writer's connection writes the batch before, so the database does both at once.
     That connection does not see the writer's uncommitted rows, and needs not: a key appears once in a
@@ -727,11 +744,18 @@ class _Lookups:
 
     def __init__(self, imp: Import, viewer: Viewer, can_edit: bool, write: bool) -> None:
         self.imp, self.viewer, self.can_edit, self.write = imp, viewer, can_edit, write
-        self.conn = db.engine.connect()
+        self.conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # reads only
+        # Planned for each batch's own keys: the generic plan of a statement the driver prepares
+        # cannot tell "= any(5,000 keys)" from a handful, and scans the whole table.
+        self.driver = self.conn.connection.driver_connection
+        self.prepare_threshold = self.driver.prepare_threshold
+        self.driver.prepare_threshold = None
+        self.columns = written_columns(imp.record_type, imp.mapping)
         self.created_companies: dict[str, int] = {}  # lower(name) -> id
         self.sequences: dict[str, int] = {}
 
     def close(self) -> None:
+        self.driver.prepare_threshold = self.prepare_threshold  # the pool's connection as it was
         self.conn.close()
 
     def new_ids(self, table_name: str, n: int) -> list[int]:
@@ -753,15 +777,13 @@ class _Lookups:
         wanted = [key for key in names if key not in found]
         if wanted:
             table = Company.__table__
-            stmt = (
-                select(table.c.id, func.lower(table.c.name).label("key"))
-                .where(
-                    func.lower(table.c.name) == _any(wanted), owned_by_visible(self.viewer, table.c.owner_id)
-                )
-                .order_by(table.c.id)
-            )
-            for row in self.conn.execute(stmt):
-                found.setdefault(row.key, row.id)
+            stmt = _matching(
+                select(table.c.id, func.lower(table.c.name).label("name_key")),
+                func.lower(table.c.name),
+                wanted,
+            ).where(owned_by_visible(self.viewer, table.c.owner_id))
+            for row in self.conn.execute(stmt).all():  # the lowest id wins, as in _existing
+                found[row.name_key] = min(found.get(row.name_key, row.id), row.id)
         missing = [key for key in wanted if key not in found]
         if missing and self.write:
             for key, new_id in zip(missing, self.new_ids("companies", len(missing)), strict=True):
@@ -773,37 +795,34 @@ class _Lookups:
         """Look the batch up: which rows create, which update, which are refused."""
         imp, record_type = self.imp, self.imp.record_type
         prep = Prepared()
-        try:
-            existing = _existing(self.conn, record_type, self.viewer, batch)
-            company_ids: dict[str, int] = {}
-            if record_type == "contact":
-                names = {
-                    c.values["company"].lower(): c.values["company"] for c in batch if c.values.get("company")
-                }
-                company_ids = self.companies(names, prep)
-            for item in batch:
-                values = dict(item.values)
-                fld, key = natural_key(record_type, values)
-                company = values.pop("company", None)
-                if company is not None:
-                    values["company_id"] = company_ids.get(company.lower())
-                found = existing.get(key)
-                if found is None:
-                    prep.inserts.append(values)
-                elif not found[1]:
-                    reason = _("A record with this key exists, but it is not one you may change.")
-                    prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
-                elif not self.can_edit:
-                    reason = _("A record with this key exists and your role may not edit it.")
-                    prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
-                else:
-                    prep.updates.append((found[0], values))
-            if self.write:
-                prep.ids = self.new_ids(_table_name(record_type), len(prep.inserts))
-        finally:
-            self.conn.rollback()  # read only: no snapshot kept between batches
+        existing = _existing(self.conn, record_type, self.viewer, batch, self.columns)
+        company_ids: dict[str, int] = {}
+        if record_type == "contact":
+            names = {
+                c.values["company"].lower(): c.values["company"] for c in batch if c.values.get("company")
+            }
+            company_ids = self.companies(names, prep)
+        for item in batch:
+            values = dict(item.values)
+            fld, key = natural_key(record_type, values)
+            company = values.pop("company", None)
+            if company is not None:
+                values["company_id"] = company_ids.get(company.lower())
+            found = existing.get(key)
+            if found is None:
+                prep.inserts.append(values)
+            elif not found[1]:
+                reason = _("A record with this key exists, but it is not one you may change.")
+                prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
+            elif not self.can_edit:
+                reason = _("A record with this key exists and your role may not edit it.")
+                prep.errors.append(_error(imp, item.number, fld, reason, item.raw))
+            else:
+                prep.updates.append((found[0], values))
         if self.write:
-            # Every row made here, in the checking thread: the writer's thread only feeds the database.
+            prep.ids = self.new_ids(_table_name(record_type), len(prep.inserts))
+        if self.write:
+            # Every row made here: the writing stage only feeds the database.
             if prep.companies:
                 ids = [i for i, _name in prep.companies]
                 names = [{"name": name} for _i, name in prep.companies]
@@ -818,10 +837,19 @@ class _Lookups:
 
 def _write(imp: Import, prep: Prepared) -> None:
     """Write one prepared batch on the session (the caller commits)."""
-    for copy in prep.copies:
-        _copy(copy.table, copy.columns, copy.lines)
-    if prep.changes is not None:
-        _update(imp.record_type, prep.changes)
+    # While it writes, this thread wakes up at each reply of the database and then waits for the lock
+    # that lets one Python thread run at a time, which another holds for up to the switch interval
+    # (5 ms): meanwhile the database has nothing to do. A shorter interval while there is writing
+    # (not always: switching that often slows the other threads down).
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        for copy in prep.copies:
+            _copy(copy.table, copy.columns, copy.lines)
+        if prep.changes is not None:
+            _update(imp.record_type, prep.changes)
+    finally:
+        sys.setswitchinterval(switch)
 
 
 def _changes(
@@ -873,20 +901,19 @@ def _update(record_type: str, changes: Copy) -> None:
     db.session.execute(text(f"drop table {stage}"))
 
 
-class _Writer:
-    """Writes each batch in a second thread while the caller checks, looks up and makes the next one.
+class _Stage:
+    """A thread that does `work` on each batch put to it, while the caller goes on with the next.
 
-    Checking and making rows is Python; writing them is PostgreSQL's work: done one after the other
-    they take turns on one core, overlapped they use two. All the Python is the caller's (the lines to
-    COPY are made there): this thread only feeds the database, so it never waits for the lock that
-    lets one Python thread run at a time while the database waits for it. The thread runs in a copy of the caller's context
-    (the same app context, so the same session, and the same bound tenant); the caller keeps off the
-    session meanwhile (its lookups have a connection of their own), which is why the rows are checked
-    against a plain copy of the import (`plan`). One batch waits at most: memory stays at two batches.
-    An error in the thread stops the run and is raised in the caller.
+    An import is a pipeline of three: the caller checks rows (Python); a stage looks them up on its
+    own connection and makes the lines to COPY (the database, then Python); a last stage writes them
+    on the session (the database alone). Overlapped, the database works while Python does, on two
+    cores. Each stage runs in a copy of the caller's context (the same app context, so the same
+    session, and the same bound tenant); only the writing stage uses the session, which is why the
+    rows are checked against a plain copy of the import (`plan`). One batch waits at most per stage,
+    so memory stays at a few batches. An error in a stage stops the run and is raised in the caller.
     """
 
-    def __init__(self, work: Callable[[Prepared, int], None]) -> None:
+    def __init__(self, work: Callable[[Any, int], None]) -> None:
         self.work = work
         self.inbox: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
@@ -900,12 +927,12 @@ class _Writer:
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     self.error = exc
 
-    def put(self, prep: Prepared, last_row: int) -> None:
+    def put(self, batch: Any, last_row: int) -> None:
         if self.error is not None:
             raise self.error
-        self.inbox.put((prep, last_row))
+        self.inbox.put((batch, last_row))
 
-    def __enter__(self) -> _Writer:
+    def __enter__(self) -> _Stage:
         self.thread.start()
         return self
 
@@ -945,24 +972,21 @@ def process(
 
     lookups = _Lookups(plan, viewer, can_edit, write)
     batch: list[Checked] = []
-    # The writer's thread wakes up often (each reply of the database) and then waits for the lock
-    # that lets one Python thread run at a time, which this thread holds for up to the switch
-    # interval (5 ms): meanwhile the database has nothing to do. A shorter interval for the run.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(0.0002)
     try:
-        with _Writer(work) as writer:
+        with (
+            _Stage(work) as writer,
+            _Stage(lambda checked, last_row: writer.put(lookups.prepare(checked), last_row)) as looker,
+        ):
             for item in checked_rows(plan, outcome):
                 if item.number <= start_after or item.values is None:
                     continue
                 batch.append(item)
                 if len(batch) >= BATCH:
-                    writer.put(lookups.prepare(batch), item.number)
+                    looker.put(batch, item.number)
                     batch = []
             if batch:
-                writer.put(lookups.prepare(batch), 0)
+                looker.put(batch, 0)
     finally:
-        sys.setswitchinterval(switch)
         lookups.close()
     outcome.errors.sort(key=lambda e: e["row"])
     return outcome

@@ -452,3 +452,25 @@ def test_backslashes_tabs_quotes_and_line_breaks_survive_create_update_and_undo(
         e=f"{tag}@example.com",
     )
     assert json.loads(got) == ["C:\\temp\\N", "line one\nline\ttwo \\N"]
+
+
+def test_a_company_named_in_several_batches_is_made_once(app, crm, login, monkeypatch):
+    """Each batch is looked up on a connection that does not see the batches before it (not yet
+    committed): the companies a run makes are remembered, not made again."""
+    from tenants.customers.imports import services
+
+    monkeypatch.setattr(services, "BATCH", 3)
+    client = login("owner")
+    tag = unique("firm")
+    rows = [
+        ["Name", "Email", "Company"],
+        *[[f"P {i}", f"{tag}-{i}@example.com", f"{tag} Ltd"] for i in range(10)],
+    ]
+    imp_id = _import_id(_upload(client, crm.slug, _csv(rows).encode()))
+    _check(client, crm.slug, imp_id)
+    _run(app, client, crm.slug, imp_id)
+    assert _count(app, crm, "companies", "name = :n", n=f"{tag} Ltd") == 1
+    assert _count(app, crm, where="email like :p and company_id is not null", p=f"{tag}-%") == 10
+    # Undo takes the company away with the contacts.
+    client.form(f"/{crm.slug}/customers/imports/{imp_id}/undo")
+    assert _count(app, crm, "companies", "name = :n", n=f"{tag} Ltd") == 0
