@@ -821,7 +821,6 @@ class _Lookups:
                 prep.updates.append((found[0], values))
         if self.write:
             prep.ids = self.new_ids(_table_name(record_type), len(prep.inserts))
-        if self.write:
             # Every row made here: the writing stage only feeds the database.
             if prep.companies:
                 ids = [i for i, _name in prep.companies]
