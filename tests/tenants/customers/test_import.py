@@ -272,6 +272,15 @@ def test_xlsx(app, crm, login):
     again = _import_id(_upload(client, crm.slug, buf.getvalue(), name="more.xlsx", record_type="company"))
     _check(client, crm.slug, again)
     assert (_get(app, crm, again).created_count, _get(app, crm, again).updated_count) == (0, 1)
+    # Written with their duplicate keys (COPY), then updated (the update path) by the domain.
+    assert (
+        _count(app, crm, "companies", "domain = :d and phone_keys = '{21234568}'", d=f"{tag}-1.example.com")
+        == 1
+    )
+    _run(app, client, crm.slug, again)
+    assert _count(app, crm, "companies", "domain = :d and name = 'Renamed'", d=f"{tag}-1.example.com") == 1
+    hits = client.get(f"/{crm.slug}/customers/search?q=Renamed").get_data(as_text=True)
+    assert f"{tag}-1.example.com" in hits or "Renamed" in hits
 
 
 @pytest.mark.parametrize(
