@@ -723,9 +723,8 @@ class Prepared:
     inserts: list[dict[str, Any]] = field(default_factory=list)  # values of new records
     ids: list[int] = field(default_factory=list)  # their ids (when writing)
     updates: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)  # (existing row, values)
-    companies: list[tuple[int, str]] = field(
-        default_factory=list
-    )  # new companies of the contacts: (id, name)
+    # New companies named in the contacts' company column: (id, name).
+    companies: list[tuple[int, str]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     # What the writer writes (when writing), in order: new rows, then changed columns of updated ones.
     copies: list[Copy] = field(default_factory=list)
