@@ -61,7 +61,7 @@ class SearchMixin:
         sort_order=1001,
     )
     # The duplicate-match key of each phone number (tenants.customers.duplicate_models.phone_key).
-    phone_keys: Mapped[list[str | None]] = mapped_column(
+    phone_keys: Mapped[list[str]] = mapped_column(
         ARRAY(Text), default=list, server_default=text("'{}'::text[]"), deferred=True, sort_order=1002
     )
 

@@ -5,8 +5,7 @@ columns, kept by this module (DERIVED):
 - search_text: the record's searchable text, normalised (NFKC, lower case) — its names and emails,
   and the digits alone of each phone number;
 - search_grams: the distinct character bigrams of each word of search_text, plus every non-ASCII
-  character on its own (so a single Chinese character, "伟", is a query too), under a GIN index.
-
+  character on its own (so a single Chinese character, "伟", is a query too), under a GIN index;
 - phone_keys: the duplicate-match key of each phone number (tenants.customers.duplicate_models), kept
   here with the others because it derives from the same fields, and is refreshed the same way.
 
@@ -98,8 +97,8 @@ def derived(kind: str, values: dict[str, Any]) -> tuple[str, list[str], list[str
 
 def derived_for_copy(kind: str, values: dict[str, Any]) -> tuple[str, str, str]:
     """derived(), with the arrays as literals, for rows written with COPY."""
-    text_, grams = derive(kind, values)
-    return text_, array_literal(grams), array_literal(phone_keys(values.get("phones")))
+    text_, grams, keys = derived(kind, values)
+    return text_, array_literal(grams), array_literal(keys)
 
 
 def index(kind: str, ids: list[int]) -> None:

@@ -653,14 +653,8 @@ def _copy(table_name: str, columns: list[str], lines: list[str], temp: bool = Fa
         conn.cursor() as cur,
         cur.copy(f"copy {table_name if temp else qualified(table_name)} ({cols}) from stdin") as copy,
     ):
-        chunk: list[str] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) == 256:
-                copy.write("".join(chunk))
-                chunk.clear()
-        if chunk:
-            copy.write("".join(chunk))
+        for start in range(0, len(lines), 256):
+            copy.write("".join(lines[start : start + 256]))
 
 
 @dataclass
@@ -713,7 +707,7 @@ def _remembered(import_id: int, record_type: str, records: list[tuple[int, dict 
 
 
 def _table_name(record_type: str) -> str:
-    return "contacts" if record_type == "contact" else "companies"
+    return _model(record_type).__tablename__
 
 
 @dataclass
@@ -721,7 +715,6 @@ class Prepared:
     """One batch, looked up and decided, ready for the writer."""
 
     inserts: list[dict[str, Any]] = field(default_factory=list)  # values of new records
-    ids: list[int] = field(default_factory=list)  # their ids (when writing)
     updates: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)  # (existing row, values)
     # New companies named in the contacts' company column: (id, name).
     companies: list[tuple[int, str]] = field(default_factory=list)
@@ -819,21 +812,21 @@ class _Lookups:
             else:
                 prep.updates.append((found[0], values))
         if self.write:
-            prep.ids = self.new_ids(_table_name(record_type), len(prep.inserts))
             # Every row made here: the writing stage only feeds the database.
             if prep.companies:
                 ids = [i for i, _name in prep.companies]
-                names = [{"name": name} for _i, name in prep.companies]
-                prep.copies += _created("company", self.viewer, imp.id, ids, names)
+                new = [{"name": name} for _i, name in prep.companies]
+                prep.copies += _created("company", self.viewer, imp.id, ids, new)
             if prep.inserts:
-                prep.copies += _created(record_type, self.viewer, imp.id, prep.ids, prep.inserts)
+                ids = self.new_ids(_table_name(record_type), len(prep.inserts))
+                prep.copies += _created(record_type, self.viewer, imp.id, ids, prep.inserts)
             if prep.updates:
                 prep.changes, remembered = _changes(imp.id, record_type, prep.updates)
                 prep.copies.append(remembered)
         return prep
 
 
-def _write(imp: Import, prep: Prepared) -> None:
+def _write(prep: Prepared) -> None:
     """Write one prepared batch on the session (the caller commits)."""
     # While it writes, this thread wakes up at each reply of the database and then waits for the lock
     # that lets one Python thread run at a time, which another holds for up to the switch interval
@@ -845,7 +838,7 @@ def _write(imp: Import, prep: Prepared) -> None:
         for copy in prep.copies:
             _copy(copy.table, copy.columns, copy.lines)
         if prep.changes is not None:
-            _update(imp.record_type, prep.changes)
+            _update(prep.changes)
     finally:
         sys.setswitchinterval(switch)
 
@@ -877,7 +870,7 @@ def _changes(
     )
 
 
-def _update(record_type: str, changes: Copy) -> None:
+def _update(changes: Copy) -> None:
     """Set columns of many records at once: COPY (id, *columns) into a temp table, then one UPDATE ... FROM."""
     table_name = changes.table
     stage = f"import_stage_{table_name}"
@@ -960,7 +953,7 @@ def process(
 
     def work(prep: Prepared, last_row: int) -> None:
         if write:
-            _write(plan, prep)
+            _write(prep)
         # Counted once written: progress commits the counts with the batch.
         outcome.created += len(prep.inserts)
         outcome.updated += len(prep.updates)
@@ -1073,7 +1066,7 @@ def run(imp: Import, viewer: Viewer, can_edit: bool) -> Outcome:
     )
     audit.record(
         "import",
-        "contacts" if imp.record_type == "contact" else "companies",
+        _table_name(imp.record_type),
         imp.id,
         summary=f"{imp.file_name}: {outcome.created} created, {outcome.updated} updated, "
         f"{len(outcome.errors)} rows with errors",
@@ -1136,7 +1129,7 @@ def undo(viewer: Viewer, imp: Import) -> tuple[int, int]:
     _set(imp.id, status="undone", undone_at=now())
     audit.record(
         "import_undo",
-        "contacts" if imp.record_type == "contact" else "companies",
+        _table_name(imp.record_type),
         imp.id,
         summary=f"{imp.file_name}: {deleted} created records deleted, {restored} restored",
     )

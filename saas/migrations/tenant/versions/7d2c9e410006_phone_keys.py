@@ -13,6 +13,7 @@ tenants.customers.duplicate_models.phone_keys as it is at this revision.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
@@ -41,6 +42,33 @@ def _phone_keys(phones: list[str] | None) -> list[str]:
 def _old_phone_key(phone: str) -> str:
     return (
         f"substring(regexp_replace(split_part(lower({phone}), 'x', 1), '[^0-9]+', '', 'g'), '[0-9]{{7,8}}$')"
+    )
+
+
+def _drop_phone_indexes(table: str) -> None:
+    for suffix in ("phone_key", "phone_key2", "more_phones", "phone_keys"):
+        op.drop_index(f"ix_{table}_{suffix}", table_name=table, schema=tenant_schema())
+
+
+def _create_phone_indexes(table: str, key: Callable[[int], str], column: str, keys: str) -> None:
+    """The phone-key indexes: the `key` of positions 1 and 2, positions counted in `column` (which
+    rides along in the B-trees), and `keys`, all of a row's keys, under GIN."""
+    schema = tenant_schema()
+    include = [column, "owner_id"]
+    op.create_index(
+        f"ix_{table}_phone_key", table, [sa.literal_column(f"({key(1)})")],
+        postgresql_include=include, schema=schema,
+    )  # fmt: skip
+    op.create_index(
+        f"ix_{table}_phone_key2", table, [sa.literal_column(f"({key(2)})")],
+        postgresql_include=include, postgresql_where=sa.text(f"cardinality({column}) > 1"), schema=schema,
+    )  # fmt: skip
+    op.create_index(
+        f"ix_{table}_more_phones", table, ["id"],
+        postgresql_include=include, postgresql_where=sa.text(f"cardinality({column}) > 2"), schema=schema,
+    )  # fmt: skip
+    op.create_index(
+        f"ix_{table}_phone_keys", table, [sa.literal_column(keys)], postgresql_using="gin", schema=schema
     )
 
 
@@ -74,39 +102,8 @@ def upgrade() -> None:
                 [{"rid": r.id, "k": _phone_keys(r.phones)} for r in rows],
             )
             last = rows[-1].id
-        for name in (
-            f"ix_{table}_phone_key",
-            f"ix_{table}_phone_key2",
-            f"ix_{table}_more_phones",
-            f"ix_{table}_phone_keys",
-        ):
-            op.drop_index(name, table_name=table, schema=schema)
-        op.create_index(
-            f"ix_{table}_phone_key",
-            table,
-            [sa.literal_column("(phone_keys[1])")],
-            postgresql_include=["phone_keys", "owner_id"],
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_phone_key2",
-            table,
-            [sa.literal_column("(phone_keys[2])")],
-            postgresql_include=["phone_keys", "owner_id"],
-            postgresql_where=sa.text("cardinality(phone_keys) > 1"),
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_more_phones",
-            table,
-            ["id"],
-            postgresql_include=["phone_keys", "owner_id"],
-            postgresql_where=sa.text("cardinality(phone_keys) > 2"),
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_phone_keys", table, ["phone_keys"], postgresql_using="gin", schema=schema
-        )
+        _drop_phone_indexes(table)
+        _create_phone_indexes(table, lambda i: f"phone_keys[{i}]", "phone_keys", "phone_keys")
         # The GIN index over the grams is rebuilt with the column's new collation.
         op.alter_column(
             table,
@@ -128,37 +125,6 @@ def downgrade() -> None:
             existing_type=postgresql.ARRAY(sa.Text(collation="C")),
             schema=schema,
         )
-        for name in (
-            f"ix_{table}_phone_key",
-            f"ix_{table}_phone_key2",
-            f"ix_{table}_more_phones",
-            f"ix_{table}_phone_keys",
-        ):
-            op.drop_index(name, table_name=table, schema=schema)
+        _drop_phone_indexes(table)
         op.drop_column(table, "phone_keys", schema=schema)
-        op.create_index(
-            f"ix_{table}_phone_key",
-            table,
-            [sa.literal_column(f"({_old_phone_key('phones[1]')})")],
-            postgresql_include=["phones", "owner_id"],
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_phone_key2",
-            table,
-            [sa.literal_column(f"({_old_phone_key('phones[2]')})")],
-            postgresql_include=["phones", "owner_id"],
-            postgresql_where=sa.text("cardinality(phones) > 1"),
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_more_phones",
-            table,
-            ["id"],
-            postgresql_include=["phones", "owner_id"],
-            postgresql_where=sa.text("cardinality(phones) > 2"),
-            schema=schema,
-        )
-        op.create_index(
-            f"ix_{table}_phone_keys", table, [sa.literal_column(keys)], postgresql_using="gin", schema=schema
-        )
+        _create_phone_indexes(table, lambda i: _old_phone_key(f"phones[{i}]"), "phones", keys)
